@@ -1,0 +1,90 @@
+/*
+ * hrt_internal.h - the core's private structures, shared by hrtimer.c
+ * (timer operations) and expiry.c (the expiry threads).
+ */
+#ifndef HRT_INTERNAL_H
+#define HRT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "hrtimer.h"
+#include "timerqueue.h"
+
+#define HRT_NCLOCKS 4
+#define HRT_KTIME_MAX INT64_MAX
+
+/* timer->state bits */
+#define HRT_ST_SETUP      0x01 /* hrt_timer_setup() done */
+#define HRT_ST_CANCELLED  0x02 /* cancelled from its own callback: no restart */
+
+/* One clock of one context: its queue and the timer whose callback runs. */
+struct hrt_clock_base {
+	struct hrt_cpu_base *cpu_base;
+	int clockid;
+	int index;
+	struct tq_head queue;
+	struct hrt_timer *running;
+	int64_t run_now; /* clock now when the current expiry run started */
+};
+
+/*
+ * One expiry context: the HARD one or the SOFT one of a domain. One lock
+ * covers its four clock bases (as Linux's cpu_base->lock does).
+ */
+struct hrt_cpu_base {
+	struct hrt_domain *domain;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;   /* a callback of this context returned */
+	unsigned waiters;      /* threads waiting on cond */
+	int hard;
+	struct hrt_clock_base clock_base[HRT_NCLOCKS];
+	int64_t next_event;    /* MONOTONIC ns programmed, INT64_MAX: none */
+	bool in_expiry;        /* an expiry run is in progress: it reprograms */
+	pthread_t cb_thread;   /* the thread of that run (valid if in_expiry) */
+	/* the expiry thread (real domains only) */
+	int tfd;               /* timerfd, CLOCK_MONOTONIC, absolute */
+	int rtfd;              /* timerfd, CLOCK_REALTIME, cancel-on-set */
+	int efd;               /* eventfd: wake / stop */
+	int epfd;
+	pthread_t thread;
+	bool thread_running;
+	bool stopping;
+	struct hrt_stats stats;
+};
+
+struct hrt_domain {
+	struct hrt_cpu_base ctx[2]; /* [0] soft, [1] hard */
+	bool manual;
+	bool stopped;
+	_Atomic int64_t manual_now; /* manual domains: the clocks' reading */
+	_Atomic int64_t rt_shift;   /* test hook: REALTIME/TAI shift */
+	struct hrt_domain *next;    /* list of all domains (fork handling) */
+};
+
+struct hrt_timer {
+	struct tq_node node;        /* node.expires: hard expiry */
+	int64_t soft_expires;
+	struct hrt_clock_base *base;
+	hrt_callback_t fn;
+	void *data;
+	uint8_t mode;
+	uint8_t flags;
+	uint8_t state;
+};
+
+extern const struct hrt_host *hrt_host_hooks;
+
+/* expiry.c */
+int hrt_cpu_base_ensure_thread(struct hrt_cpu_base *cb);
+void hrt_cpu_base_program(struct hrt_cpu_base *cb, int64_t mono);
+void hrt_cpu_base_wake(struct hrt_cpu_base *cb);
+void hrt_cpu_base_stop_thread(struct hrt_cpu_base *cb);
+void hrt_cpu_base_forget_thread(struct hrt_cpu_base *cb);
+
+/* hrtimer.c */
+int64_t hrt_base_now(const struct hrt_clock_base *b);
+int64_t hrt_run_expiry(struct hrt_cpu_base *cb);
+
+#endif /* HRT_INTERNAL_H */

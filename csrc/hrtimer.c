@@ -1,0 +1,851 @@
+/*
+ * hrtimer.c - timer operations: setup, start, cancel, forward, introspection,
+ * the expiry run shared by real and manual domains, and fork handling.
+ *
+ * Internals prefixed with __ expect the context lock held; public entry
+ * points take it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hrt_internal.h"
+
+static const int clock_ids[HRT_NCLOCKS] = {
+	HRT_CLOCK_MONOTONIC, HRT_CLOCK_REALTIME, HRT_CLOCK_BOOTTIME, HRT_CLOCK_TAI,
+};
+
+const struct hrt_host *hrt_host_hooks;
+static struct hrt_host host_copy;
+
+static struct hrt_domain default_domain;
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t domains_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hrt_domain *domains;       /* all domains, for fork */
+static struct hrt_timer *fork_orphans;   /* hosted timers active at fork */
+
+static int clock_index(int clock)
+{
+	for (int i = 0; i < HRT_NCLOCKS; i++)
+		if (clock_ids[i] == clock)
+			return i;
+	return -1;
+}
+
+static inline int64_t sat_add(int64_t a, int64_t b)
+{
+	int64_t r;
+
+	if (__builtin_add_overflow(a, b, &r))
+		return b > 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
+
+static inline struct hrt_timer *node_timer(struct tq_node *n)
+{
+	return (struct hrt_timer *)((char *)n - offsetof(struct hrt_timer, node));
+}
+
+static int64_t clock_read(int clockid)
+{
+	struct timespec ts;
+
+	clock_gettime(clockid, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t hrt_base_now(const struct hrt_clock_base *b)
+{
+	const struct hrt_domain *d = b->cpu_base->domain;
+	int64_t now;
+
+	if (d->manual)
+		now = atomic_load(&d->manual_now);
+	else
+		now = clock_read(b->clockid);
+	if (b->clockid == HRT_CLOCK_REALTIME || b->clockid == HRT_CLOCK_TAI)
+		now = sat_add(now, atomic_load(&d->rt_shift));
+	return now;
+}
+
+/* Offset that converts a time on b's clock to MONOTONIC. */
+static int64_t base_offset(const struct hrt_clock_base *b)
+{
+	if (b->clockid == HRT_CLOCK_MONOTONIC || b->cpu_base->domain->manual) {
+		if (b->clockid == HRT_CLOCK_REALTIME || b->clockid == HRT_CLOCK_TAI)
+			return atomic_load(&b->cpu_base->domain->rt_shift);
+		return 0;
+	}
+	return hrt_base_now(b) - clock_read(CLOCK_MONOTONIC);
+}
+
+static inline bool timer_running(const struct hrt_timer *t)
+{
+	return t->base->running == t;
+}
+
+static inline bool on_callback_thread(const struct hrt_cpu_base *cb)
+{
+	return cb->in_expiry && pthread_equal(cb->cb_thread, pthread_self());
+}
+
+static void domain_init(struct hrt_domain *d, bool manual, int64_t start)
+{
+	memset(d, 0, sizeof(*d));
+	d->manual = manual;
+	atomic_store(&d->manual_now, start);
+	atomic_store(&d->rt_shift, 0);
+	for (int h = 0; h < 2; h++) {
+		struct hrt_cpu_base *cb = &d->ctx[h];
+
+		cb->domain = d;
+		cb->hard = h;
+		pthread_mutex_init(&cb->lock, NULL);
+		pthread_cond_init(&cb->cond, NULL);
+		cb->next_event = HRT_KTIME_MAX;
+		cb->tfd = cb->rtfd = cb->efd = cb->epfd = -1;
+		for (int i = 0; i < HRT_NCLOCKS; i++) {
+			struct hrt_clock_base *b = &cb->clock_base[i];
+
+			b->cpu_base = cb;
+			b->clockid = clock_ids[i];
+			b->index = i;
+			tq_init(&b->queue);
+		}
+	}
+	pthread_mutex_lock(&domains_lock);
+	d->next = domains;
+	domains = d;
+	pthread_mutex_unlock(&domains_lock);
+}
+
+/* ---- fork: the child starts with no armed timers on real domains ---- */
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&domains_lock);
+	for (struct hrt_domain *d = domains; d; d = d->next)
+		for (int h = 0; h < 2; h++)
+			pthread_mutex_lock(&d->ctx[h].lock);
+}
+
+static void fork_parent(void)
+{
+	for (struct hrt_domain *d = domains; d; d = d->next)
+		for (int h = 0; h < 2; h++)
+			pthread_mutex_unlock(&d->ctx[h].lock);
+	pthread_mutex_unlock(&domains_lock);
+}
+
+static void orphan(struct hrt_timer *t)
+{
+	if (t->flags & HRT_F_HOSTED) {
+		t->node.right = (struct tq_node *)fork_orphans;
+		fork_orphans = t;
+	}
+}
+
+static void fork_child(void)
+{
+	for (struct hrt_domain *d = domains; d; d = d->next) {
+		for (int h = 0; h < 2; h++) {
+			struct hrt_cpu_base *cb = &d->ctx[h];
+
+			pthread_mutex_init(&cb->lock, NULL);
+			pthread_cond_init(&cb->cond, NULL);
+			cb->waiters = 0;
+			if (d->manual)
+				continue;
+			for (int i = 0; i < HRT_NCLOCKS; i++) {
+				struct hrt_clock_base *b = &cb->clock_base[i];
+				struct tq_node *n;
+
+				while ((n = tq_getnext(&b->queue))) {
+					struct hrt_timer *t = node_timer(n);
+
+					tq_del(&b->queue, n);
+					if (b->running != t)
+						orphan(t);
+				}
+				if (b->running)
+					orphan(b->running);
+				b->running = NULL;
+			}
+			cb->in_expiry = false;
+			cb->next_event = HRT_KTIME_MAX;
+			hrt_cpu_base_forget_thread(cb);
+		}
+	}
+	pthread_mutex_init(&domains_lock, NULL);
+}
+
+int hrt_fork_release_orphans(void)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&domains_lock);
+	struct hrt_timer *t = fork_orphans;
+	fork_orphans = NULL;
+	pthread_mutex_unlock(&domains_lock);
+	while (t) {
+		struct hrt_timer *next = (struct hrt_timer *)t->node.right;
+		void *data = t->data;
+
+		t->node.right = NULL;
+		if (hrt_host_hooks)
+			hrt_host_hooks->release(data);
+		t = next;
+		n++;
+	}
+	return n;
+}
+
+static void default_init(void)
+{
+	domain_init(&default_domain, false, 0);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+struct hrt_domain *hrt_default_domain(void)
+{
+	pthread_once(&default_once, default_init);
+	return &default_domain;
+}
+
+int hrt_set_host(const struct hrt_host *host)
+{
+	if (!host || !host->acquire || !host->release || !host->batch_enter ||
+	    !host->batch_exit)
+		return -EINVAL;
+	if (hrt_host_hooks)
+		return -EBUSY;
+	host_copy = *host;
+	hrt_host_hooks = &host_copy;
+	return 0;
+}
+
+int hrt_domain_new_manual(struct hrt_domain **out, int64_t start_ns)
+{
+	struct hrt_domain *d;
+
+	if (!out || start_ns < 0)
+		return -EINVAL;
+	hrt_default_domain(); /* registers the fork handlers */
+	d = malloc(sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	domain_init(d, true, start_ns);
+	*out = d;
+	return 0;
+}
+
+int hrt_domain_free(struct hrt_domain *d)
+{
+	if (!d || !d->manual)
+		return -EINVAL;
+	for (int h = 0; h < 2; h++) {
+		struct hrt_cpu_base *cb = &d->ctx[h];
+
+		pthread_mutex_lock(&cb->lock);
+		for (int i = 0; i < HRT_NCLOCKS; i++) {
+			if (cb->clock_base[i].queue.count || cb->clock_base[i].running) {
+				pthread_mutex_unlock(&cb->lock);
+				return -EBUSY;
+			}
+		}
+		pthread_mutex_unlock(&cb->lock);
+	}
+	pthread_mutex_lock(&domains_lock);
+	for (struct hrt_domain **p = &domains; *p; p = &(*p)->next) {
+		if (*p == d) {
+			*p = d->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&domains_lock);
+	for (int h = 0; h < 2; h++) {
+		pthread_mutex_destroy(&d->ctx[h].lock);
+		pthread_cond_destroy(&d->ctx[h].cond);
+	}
+	free(d);
+	return 0;
+}
+
+int64_t hrt_domain_now(struct hrt_domain *d, int clock)
+{
+	int i = clock_index(clock);
+
+	if (i < 0)
+		return -EINVAL;
+	if (!d)
+		d = hrt_default_domain();
+	return hrt_base_now(&d->ctx[0].clock_base[i]);
+}
+
+int64_t hrt_now(int clock)
+{
+	return hrt_domain_now(NULL, clock);
+}
+
+int hrt_domain_stats(struct hrt_domain *d, int hard, struct hrt_stats *out)
+{
+	struct hrt_cpu_base *cb;
+
+	if (!out || (hard != 0 && hard != 1))
+		return -EINVAL;
+	if (!d)
+		d = hrt_default_domain();
+	cb = &d->ctx[hard];
+	pthread_mutex_lock(&cb->lock);
+	*out = cb->stats;
+	pthread_mutex_unlock(&cb->lock);
+	return 0;
+}
+
+int hrt_domain_shift_realtime(struct hrt_domain *d, int64_t delta_ns)
+{
+	if (!d)
+		d = hrt_default_domain();
+	atomic_fetch_add(&d->rt_shift, delta_ns);
+	for (int h = 0; h < 2; h++) {
+		struct hrt_cpu_base *cb = &d->ctx[h];
+
+		pthread_mutex_lock(&cb->lock);
+		cb->stats.clock_sets++;
+		if (!d->manual)
+			hrt_cpu_base_wake(cb);
+		pthread_mutex_unlock(&cb->lock);
+	}
+	return 0;
+}
+
+int hrt_domain_stop(struct hrt_domain *d)
+{
+	if (!d)
+		d = hrt_default_domain();
+	for (int h = 0; h < 2; h++)
+		if (on_callback_thread(&d->ctx[h]))
+			return -EDEADLK;
+	for (int h = 0; h < 2; h++) {
+		struct hrt_cpu_base *cb = &d->ctx[h];
+
+		pthread_mutex_lock(&cb->lock);
+		d->stopped = true;
+		pthread_mutex_unlock(&cb->lock);
+		hrt_cpu_base_stop_thread(cb);
+	}
+	return 0;
+}
+
+/* ---- timers ---- */
+
+struct hrt_timer *hrt_timer_alloc(void)
+{
+	struct hrt_timer *t = calloc(1, sizeof(*t));
+
+	if (t)
+		tq_node_init(&t->node);
+	return t;
+}
+
+size_t hrt_timer_size(void)
+{
+	return sizeof(struct hrt_timer);
+}
+
+void hrt_timer_free(struct hrt_timer *t)
+{
+	if (!t)
+		return;
+	if (t->state & HRT_ST_SETUP)
+		hrt_timer_cancel(t);
+	free(t);
+}
+
+int hrt_timer_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,
+		    int mode, hrt_callback_t fn, void *data, int flags)
+{
+	int i = clock_index(clock);
+	struct hrt_cpu_base *cb;
+
+	if (!t || !fn || i < 0)
+		return -EINVAL;
+	if (mode & ~(HRT_MODE_REL | HRT_MODE_PINNED | HRT_MODE_SOFT | HRT_MODE_HARD))
+		return -EINVAL;
+	if ((mode & HRT_MODE_SOFT) && (mode & HRT_MODE_HARD))
+		return -EINVAL;
+	if (mode & HRT_MODE_PINNED)
+		return -EOPNOTSUPP;
+	if (flags & ~HRT_F_HOSTED)
+		return -EINVAL;
+	if ((flags & HRT_F_HOSTED) && !hrt_host_hooks)
+		return -EINVAL;
+	if (t->state & HRT_ST_SETUP) {
+		cb = t->base->cpu_base;
+		pthread_mutex_lock(&cb->lock);
+		bool active = tq_node_queued(&t->node) || timer_running(t);
+		pthread_mutex_unlock(&cb->lock);
+		if (active)
+			return -EBUSY;
+	}
+	if (!d)
+		d = hrt_default_domain();
+	/* A relative REALTIME timer must not follow wall-clock jumps. */
+	if (clock == HRT_CLOCK_REALTIME && (mode & HRT_MODE_REL))
+		i = clock_index(HRT_CLOCK_MONOTONIC);
+	cb = &d->ctx[(mode & HRT_MODE_HARD) ? 1 : 0];
+	tq_node_init(&t->node);
+	t->base = &cb->clock_base[i];
+	t->fn = fn;
+	t->data = data;
+	t->mode = (uint8_t)mode;
+	t->flags = (uint8_t)flags;
+	t->soft_expires = 0;
+	t->node.expires = 0;
+	t->state = HRT_ST_SETUP;
+	return 0;
+}
+
+/* Program the context for a newly first timer if it moves the event earlier. */
+static void __maybe_reprogram(struct hrt_cpu_base *cb, struct hrt_timer *t)
+{
+	int64_t mono;
+
+	if (cb->in_expiry)
+		return; /* the run reprograms when it ends */
+	mono = sat_add(t->node.expires, -base_offset(t->base));
+	if (mono < cb->next_event)
+		hrt_cpu_base_program(cb, mono);
+}
+
+static int __start(struct hrt_timer *t, int64_t soft, int64_t hard,
+		   bool set_data, void *data)
+{
+	struct hrt_clock_base *b = t->base;
+	struct hrt_cpu_base *cb = b->cpu_base;
+	bool was_active;
+
+	if (cb->domain->stopped)
+		return -ESHUTDOWN;
+	if (!cb->domain->manual) {
+		int err = hrt_cpu_base_ensure_thread(cb);
+
+		if (err)
+			return err;
+	}
+	was_active = tq_node_queued(&t->node) || timer_running(t);
+	if (!was_active && set_data)
+		t->data = data;
+	if (tq_node_queued(&t->node))
+		tq_del(&b->queue, &t->node);
+	t->soft_expires = soft;
+	t->node.expires = hard;
+	t->state &= (uint8_t)~HRT_ST_CANCELLED;
+	if (tq_add(&b->queue, &t->node))
+		__maybe_reprogram(cb, t);
+	return was_active ? 0 : 1;
+}
+
+static int start_common(struct hrt_timer *t, bool rearm, int64_t expires,
+			int64_t slack, bool set_data, void *data)
+{
+	struct hrt_cpu_base *cb;
+	int ret;
+
+	if (!t || !(t->state & HRT_ST_SETUP))
+		return -EINVAL;
+	if (slack < 0)
+		return -EINVAL;
+	cb = t->base->cpu_base;
+	pthread_mutex_lock(&cb->lock);
+	if (rearm) {
+		ret = __start(t, t->soft_expires, t->node.expires, set_data, data);
+	} else {
+		if (t->mode & HRT_MODE_REL)
+			expires = sat_add(hrt_base_now(t->base), expires);
+		ret = __start(t, expires, sat_add(expires, slack), set_data, data);
+	}
+	data = t->data;
+	pthread_mutex_unlock(&cb->lock);
+	if (ret == 1 && (t->flags & HRT_F_HOSTED))
+		hrt_host_hooks->acquire(data);
+	return ret;
+}
+
+int hrt_timer_start_range(struct hrt_timer *t, int64_t expires, int64_t slack)
+{
+	return start_common(t, false, expires, slack, false, NULL);
+}
+
+int hrt_timer_start_range_data(struct hrt_timer *t, int64_t expires,
+			       int64_t slack, void *data)
+{
+	return start_common(t, false, expires, slack, true, data);
+}
+
+int hrt_timer_restart(struct hrt_timer *t)
+{
+	return start_common(t, true, 0, 0, false, NULL);
+}
+
+/* Remove a queued timer. Stale timerfd programming is left: it wakes early. */
+static void __remove(struct hrt_timer *t)
+{
+	tq_del(&t->base->queue, &t->node);
+}
+
+int hrt_timer_try_to_cancel(struct hrt_timer *t)
+{
+	struct hrt_cpu_base *cb;
+	void *data;
+	int ret = 0;
+
+	if (!t || !(t->state & HRT_ST_SETUP))
+		return 0;
+	cb = t->base->cpu_base;
+	pthread_mutex_lock(&cb->lock);
+	if (timer_running(t)) {
+		ret = -1;
+	} else if (tq_node_queued(&t->node)) {
+		__remove(t);
+		ret = 1;
+	}
+	data = t->data;
+	pthread_mutex_unlock(&cb->lock);
+	if (ret == 1 && (t->flags & HRT_F_HOSTED))
+		hrt_host_hooks->release(data);
+	return ret;
+}
+
+int hrt_timer_cancel(struct hrt_timer *t)
+{
+	struct hrt_cpu_base *cb;
+	bool ended = false;
+	void *data;
+	int ret = 0;
+
+	if (!t || !(t->state & HRT_ST_SETUP))
+		return 0;
+	cb = t->base->cpu_base;
+	pthread_mutex_lock(&cb->lock);
+	for (;;) {
+		if (timer_running(t)) {
+			if (on_callback_thread(cb)) {
+				/* Own callback: never wait for ourselves. */
+				if (tq_node_queued(&t->node)) {
+					__remove(t);
+					ret = 1;
+				}
+				t->state |= HRT_ST_CANCELLED;
+				break;
+			}
+			cb->waiters++;
+			pthread_cond_wait(&cb->cond, &cb->lock);
+			cb->waiters--;
+			continue;
+		}
+		if (tq_node_queued(&t->node)) {
+			__remove(t);
+			ret = 1;
+			ended = true;
+		}
+		break;
+	}
+	data = t->data;
+	pthread_mutex_unlock(&cb->lock);
+	if (ended && (t->flags & HRT_F_HOSTED))
+		hrt_host_hooks->release(data);
+	return ret;
+}
+
+static int64_t __forward(struct hrt_timer *t, int64_t now, int64_t interval)
+{
+	int64_t delta, orun = 1, incr;
+
+	if (tq_node_queued(&t->node))
+		return -EBUSY;
+	if (timer_running(t) && !on_callback_thread(t->base->cpu_base))
+		return -EBUSY;
+	if (__builtin_sub_overflow(now, t->node.expires, &delta))
+		delta = now > 0 ? INT64_MAX : INT64_MIN;
+	if (delta < 0)
+		return 0;
+	if (delta >= interval) {
+		orun = delta / interval;
+		if (__builtin_mul_overflow(orun, interval, &incr))
+			incr = INT64_MAX;
+		t->node.expires = sat_add(t->node.expires, incr);
+		t->soft_expires = sat_add(t->soft_expires, incr);
+		if (t->node.expires > now)
+			return orun;
+		orun++;
+	}
+	t->node.expires = sat_add(t->node.expires, interval);
+	t->soft_expires = sat_add(t->soft_expires, interval);
+	return orun;
+}
+
+static int64_t forward_common(struct hrt_timer *t, bool use_now, int64_t now,
+			      int64_t interval)
+{
+	struct hrt_cpu_base *cb;
+	int64_t ret;
+
+	if (!t || !(t->state & HRT_ST_SETUP) || interval <= 0)
+		return -EINVAL;
+	cb = t->base->cpu_base;
+	pthread_mutex_lock(&cb->lock);
+	if (use_now)
+		now = hrt_base_now(t->base);
+	ret = __forward(t, now, interval);
+	pthread_mutex_unlock(&cb->lock);
+	return ret;
+}
+
+int64_t hrt_timer_forward(struct hrt_timer *t, int64_t now, int64_t interval)
+{
+	return forward_common(t, false, now, interval);
+}
+
+int64_t hrt_timer_forward_now(struct hrt_timer *t, int64_t interval)
+{
+	return forward_common(t, true, 0, interval);
+}
+
+int64_t hrt_timer_get_expires(const struct hrt_timer *t)
+{
+	return t->node.expires;
+}
+
+int64_t hrt_timer_get_softexpires(const struct hrt_timer *t)
+{
+	return t->soft_expires;
+}
+
+int64_t hrt_timer_now(struct hrt_timer *t)
+{
+	if (!t || !(t->state & HRT_ST_SETUP))
+		return -EINVAL;
+	return hrt_base_now(t->base);
+}
+
+int64_t hrt_timer_get_remaining(struct hrt_timer *t)
+{
+	if (!t || !(t->state & HRT_ST_SETUP))
+		return 0;
+	return sat_add(t->node.expires, -hrt_base_now(t->base));
+}
+
+int64_t hrt_timer_cb_now(struct hrt_timer *t)
+{
+	struct hrt_cpu_base *cb;
+	int64_t now;
+
+	if (!t || !(t->state & HRT_ST_SETUP))
+		return -EINVAL;
+	cb = t->base->cpu_base;
+	pthread_mutex_lock(&cb->lock);
+	now = timer_running(t) ? t->base->run_now : hrt_base_now(t->base);
+	pthread_mutex_unlock(&cb->lock);
+	return now;
+}
+
+static int query(struct hrt_timer *t, int what)
+{
+	struct hrt_cpu_base *cb;
+	int ret;
+
+	if (!t || !(t->state & HRT_ST_SETUP))
+		return 0;
+	cb = t->base->cpu_base;
+	pthread_mutex_lock(&cb->lock);
+	switch (what) {
+	case 0:
+		ret = tq_node_queued(&t->node) || timer_running(t);
+		break;
+	case 1:
+		ret = tq_node_queued(&t->node);
+		break;
+	default:
+		ret = timer_running(t);
+		break;
+	}
+	pthread_mutex_unlock(&cb->lock);
+	return ret;
+}
+
+int hrt_timer_is_active(struct hrt_timer *t)
+{
+	return query(t, 0);
+}
+
+int hrt_timer_is_queued(struct hrt_timer *t)
+{
+	return query(t, 1);
+}
+
+int hrt_timer_callback_running(struct hrt_timer *t)
+{
+	return query(t, 2);
+}
+
+int hrt_timer_clock(const struct hrt_timer *t)
+{
+	return t->base ? t->base->clockid : -EINVAL;
+}
+
+int hrt_timer_mode(const struct hrt_timer *t)
+{
+	return t->mode;
+}
+
+/* ---- expiry ---- */
+
+/*
+ * Run one due timer: dequeue, mark running, call it without the lock,
+ * re-queue on RESTART unless re-armed or cancelled meanwhile; a hosted
+ * timer whose activation ended gets its host reference released last.
+ * Lock held on entry and exit (dropped inside).
+ */
+static void __run_timer(struct hrt_cpu_base *cb, struct hrt_clock_base *b,
+			struct hrt_timer *t)
+{
+	hrt_callback_t fn = t->fn;
+	void *data = t->data;
+	bool hosted = t->flags & HRT_F_HOSTED;
+	int restart;
+
+	tq_del(&b->queue, &t->node);
+	t->state &= (uint8_t)~HRT_ST_CANCELLED;
+	b->running = t;
+	pthread_mutex_unlock(&cb->lock);
+
+	restart = fn(t, data);
+
+	pthread_mutex_lock(&cb->lock);
+	cb->stats.timers_run++;
+	if (restart == HRT_RESTART && !tq_node_queued(&t->node) &&
+	    !(t->state & HRT_ST_CANCELLED))
+		tq_add(&b->queue, &t->node);
+	b->running = NULL;
+	if (cb->waiters)
+		pthread_cond_broadcast(&cb->cond);
+	if (hosted && !tq_node_queued(&t->node)) {
+		/* The activation ended: the host's reference goes last. */
+		pthread_mutex_unlock(&cb->lock);
+		hrt_host_hooks->release(data);
+		pthread_mutex_lock(&cb->lock);
+	}
+}
+
+/* Earliest hard expiry of the context, as MONOTONIC ns. */
+static int64_t __next_event(struct hrt_cpu_base *cb)
+{
+	int64_t next = HRT_KTIME_MAX;
+
+	for (int i = 0; i < HRT_NCLOCKS; i++) {
+		struct hrt_clock_base *b = &cb->clock_base[i];
+		struct tq_node *n = tq_getnext(&b->queue);
+		int64_t mono;
+
+		if (!n)
+			continue;
+		/* Hosted timers left queued after stop do not count. */
+		if (cb->domain->stopped && (node_timer(n)->flags & HRT_F_HOSTED))
+			continue;
+		mono = sat_add(n->expires, -base_offset(b));
+		if (mono < next)
+			next = mono;
+	}
+	return next;
+}
+
+/*
+ * One expiry run: for each clock base, run every timer whose soft expiry
+ * has passed, in order; then program the earliest hard expiry. Retries
+ * when the next event is already due, at most three times (then the
+ * timerfd fires at once and the thread comes back). Lock held. Returns the
+ * number of callbacks run.
+ */
+int64_t hrt_run_expiry(struct hrt_cpu_base *cb)
+{
+	bool batch = false;
+	int64_t ran = 0, next;
+
+	cb->in_expiry = true;
+	cb->cb_thread = pthread_self();
+	cb->stats.wakeups++;
+	for (int tries = 0;; tries++) {
+		for (int i = 0; i < HRT_NCLOCKS; i++) {
+			struct hrt_clock_base *b = &cb->clock_base[i];
+			struct tq_node *n;
+
+			b->run_now = hrt_base_now(b);
+			while ((n = tq_getnext(&b->queue))) {
+				struct hrt_timer *t = node_timer(n);
+				bool hosted = t->flags & HRT_F_HOSTED;
+
+				if (t->soft_expires > b->run_now)
+					break;
+				if (hosted && cb->domain->stopped)
+					break;
+				if (hosted != batch) {
+					/* Enter or leave the host batch, then look again. */
+					pthread_mutex_unlock(&cb->lock);
+					if (hosted)
+						hrt_host_hooks->batch_enter();
+					else
+						hrt_host_hooks->batch_exit();
+					pthread_mutex_lock(&cb->lock);
+					batch = hosted;
+					continue;
+				}
+				__run_timer(cb, b, t);
+				ran++;
+			}
+		}
+		next = __next_event(cb);
+		if (tries >= 2 || cb->domain->manual ||
+		    next > clock_read(CLOCK_MONOTONIC))
+			break;
+	}
+	if (batch) {
+		pthread_mutex_unlock(&cb->lock);
+		hrt_host_hooks->batch_exit();
+		pthread_mutex_lock(&cb->lock);
+		next = __next_event(cb);
+	}
+	if (!ran)
+		cb->stats.spurious++;
+	cb->in_expiry = false;
+	hrt_cpu_base_program(cb, next);
+	return ran;
+}
+
+int64_t hrt_domain_advance(struct hrt_domain *d, int64_t delta_ns)
+{
+	int64_t ran = 0;
+
+	if (!d || !d->manual || delta_ns < 0)
+		return -EINVAL;
+	for (int h = 0; h < 2; h++)
+		if (on_callback_thread(&d->ctx[h]))
+			return -EBUSY;
+	atomic_store(&d->manual_now, sat_add(atomic_load(&d->manual_now), delta_ns));
+	for (int h = 1; h >= 0; h--) {
+		struct hrt_cpu_base *cb = &d->ctx[h];
+
+		pthread_mutex_lock(&cb->lock);
+		if (cb->in_expiry) {
+			/* Another thread advances this domain right now. */
+			pthread_mutex_unlock(&cb->lock);
+			continue;
+		}
+		ran += hrt_run_expiry(cb);
+		pthread_mutex_unlock(&cb->lock);
+	}
+	return ran;
+}

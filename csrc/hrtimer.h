@@ -1,0 +1,238 @@
+/*
+ * hrtimer.h - high-resolution timers in user space, with Linux hrtimer
+ * semantics: clock bases, start with slack, cancel / try_to_cancel, forward
+ * with overrun count, introspection, and expiry threads that sleep on a
+ * timerfd through epoll.
+ *
+ * Every function returns 0 (or a documented non-negative value) on success
+ * and -errno on failure; nothing prints, nothing aborts.
+ *
+ * Time is int64_t nanoseconds on the timer's clock.
+ *
+ * Threads: every function is thread-safe and may be called from a callback.
+ * Callbacks never run under a lock.
+ *
+ * The part between the cffi markers is also the cdef of the Python binding
+ * (build_ffi.py reads it): plain declarations only there.
+ */
+#ifndef HRT_HRTIMER_H
+#define HRT_HRTIMER_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+/* cffi:begin */
+
+/* Clock ids: equal to Linux clockid_t. */
+enum hrt_clock {
+	HRT_CLOCK_REALTIME = 0,
+	HRT_CLOCK_MONOTONIC = 1,
+	HRT_CLOCK_BOOTTIME = 7,
+	HRT_CLOCK_TAI = 11
+};
+
+/* Mode bits: equal to Linux enum hrtimer_mode. */
+enum hrt_mode {
+	HRT_MODE_ABS = 0,
+	HRT_MODE_REL = 1,
+	HRT_MODE_PINNED = 2,
+	HRT_MODE_SOFT = 4,
+	HRT_MODE_HARD = 8
+};
+
+/* What a callback returns. */
+enum hrt_restart {
+	HRT_NORESTART = 0,
+	HRT_RESTART = 1
+};
+
+/* Timer flags given to hrt_timer_setup(). */
+enum hrt_flags {
+	/*
+	 * The callback belongs to the host (the Python binding): the core runs
+	 * such callbacks between host->batch_enter / batch_exit, and holds a
+	 * host reference on `data` while the timer is active (host->acquire on
+	 * activation, host->release when it ends).
+	 */
+	HRT_F_HOSTED = 1
+};
+
+struct hrt_timer;
+struct hrt_domain;
+
+/*
+ * A callback. Runs on the expiry thread of its context (HARD) or on the
+ * dispatch thread (SOFT), never under a lock. Returns enum hrt_restart.
+ */
+typedef int (*hrt_callback_t)(struct hrt_timer *timer, void *data);
+
+/*
+ * Hooks of the host that embeds the core (at most one, see hrt_set_host).
+ * acquire/release bracket each activation of an HRT_F_HOSTED timer (from
+ * "not active" to "active" and back); release is the core's last touch of
+ * the timer for that activation and is never called under a lock.
+ * batch_enter/batch_exit bracket a run of consecutive hosted callbacks, so
+ * a host lock (the GIL) can be taken once per batch.
+ */
+struct hrt_host {
+	void (*acquire)(void *data);
+	void (*release)(void *data);
+	void (*batch_enter)(void);
+	void (*batch_exit)(void);
+};
+
+/* Expiry statistics of one context (hard or soft) of a domain. */
+struct hrt_stats {
+	uint64_t wakeups;        /* expiry runs (timerfd wake-ups or advances) */
+	uint64_t timers_run;     /* callbacks called */
+	uint64_t spurious;       /* wake-ups that found nothing due */
+	uint64_t reprograms;     /* timerfd_settime calls */
+	uint64_t clock_sets;     /* wall-clock jumps seen */
+};
+
+/* Install the host hooks. Call before any hosted timer exists. 0 or -EBUSY. */
+int hrt_set_host(const struct hrt_host *host);
+
+/* The process-wide domain whose expiry threads start on first use. */
+struct hrt_domain *hrt_default_domain(void);
+
+/*
+ * A manual domain: no threads; its clocks stand still until
+ * hrt_domain_advance(). All four clocks read start_ns + advanced time.
+ * 0 or -ENOMEM / -EINVAL.
+ */
+int hrt_domain_new_manual(struct hrt_domain **out, int64_t start_ns);
+
+/* Free a manual domain. -EBUSY if a timer of it is still active. */
+int hrt_domain_free(struct hrt_domain *d);
+
+/*
+ * Manual domains: move the clock forward by delta_ns (>= 0) and run every
+ * due timer in the calling thread, hard context first. Returns the number
+ * of callbacks run, or -EINVAL (not manual, negative delta), -EBUSY (called
+ * from one of its callbacks).
+ */
+int64_t hrt_domain_advance(struct hrt_domain *d, int64_t delta_ns);
+
+/* Now on `clock` as the domain sees it. -EINVAL for an unknown clock. */
+int64_t hrt_domain_now(struct hrt_domain *d, int clock);
+
+/*
+ * Stop the domain's threads (joins them; waits for a running callback)
+ * and refuse hosted callbacks from then on: due hosted timers are left
+ * queued. Idempotent. Called from a callback of the domain: -EDEADLK.
+ */
+int hrt_domain_stop(struct hrt_domain *d);
+
+/* Statistics of context `hard` (1) or soft (0). 0 or -EINVAL. */
+int hrt_domain_stats(struct hrt_domain *d, int hard, struct hrt_stats *out);
+
+/*
+ * Test hook: shift the REALTIME and TAI clocks of the domain by delta_ns, as
+ * a wall-clock set would, and re-evaluate absolute timers on them.
+ */
+int hrt_domain_shift_realtime(struct hrt_domain *d, int64_t delta_ns);
+
+/*
+ * In a child after fork(): call host->release for every hosted timer that
+ * was active in the parent (the child starts with none armed). Returns how
+ * many. The Python binding calls it from its after-fork hook.
+ */
+int hrt_fork_release_orphans(void);
+
+/* Now on `clock` (CLOCK_* id above), with the default domain's shift. */
+int64_t hrt_now(int clock);
+
+/* Allocate a timer (inactive, not set up). NULL if out of memory. */
+struct hrt_timer *hrt_timer_alloc(void);
+
+/*
+ * Free a timer: cancels it and waits for a running callback first.
+ * Must not be called from the timer's own callback.
+ */
+void hrt_timer_free(struct hrt_timer *t);
+
+/* sizeof(struct hrt_timer), for memory accounting. */
+size_t hrt_timer_size(void);
+
+/*
+ * Set up an inactive timer: domain (NULL = default), clock, mode bits
+ * (REL/ABS default for start, SOFT or HARD context), callback and data.
+ * -EINVAL: unknown clock, unknown or contradictory mode bits, NULL fn;
+ * -EOPNOTSUPP: HRT_MODE_PINNED (no per-CPU bases here);
+ * -EBUSY: the timer is active.
+ * A relative REALTIME timer is placed on MONOTONIC, as Linux does.
+ */
+int hrt_timer_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,
+		    int mode, hrt_callback_t fn, void *data, int flags);
+
+/*
+ * (Re)arm: soft expiry = expires (+ now if the timer's mode is REL),
+ * hard expiry = soft + slack, both saturating at INT64_MAX. Removes the
+ * timer first if queued. Reprograms the expiry thread only when the timer
+ * becomes its earliest. Returns 1 if this start activated an inactive
+ * timer, 0 if it was already active; -EINVAL (slack < 0, not set up),
+ * -ESHUTDOWN (domain stopped).
+ */
+int hrt_timer_start_range(struct hrt_timer *t, int64_t expires, int64_t slack);
+
+/*
+ * hrt_timer_start_range for hosted timers: if this start activates the
+ * timer, `data` becomes its callback data for the new activation (and is
+ * what host->acquire and host->release receive); otherwise it is ignored.
+ */
+int hrt_timer_start_range_data(struct hrt_timer *t, int64_t expires,
+			       int64_t slack, void *data);
+
+/* Re-arm at the stored soft/hard expiry (absolute). As start_range. */
+int hrt_timer_restart(struct hrt_timer *t);
+
+/*
+ * 1: was queued and is now removed; 0: was not active;
+ * -1: its callback is running now (nothing done).
+ */
+int hrt_timer_try_to_cancel(struct hrt_timer *t);
+
+/*
+ * Cancel and wait until the callback is not running. Returns 1 if it was
+ * queued, 0 if not. Called from the timer's own callback it does not wait:
+ * it dequeues a re-arm and stops a RESTART from re-queueing.
+ */
+int hrt_timer_cancel(struct hrt_timer *t);
+
+/*
+ * Move the expiry forward by whole intervals until it is after `now`.
+ * Returns the number of intervals added (0 if now < expiry).
+ * -EINVAL: interval <= 0; -EBUSY: queued, or running outside its own
+ * callback (Linux warns there).
+ */
+int64_t hrt_timer_forward(struct hrt_timer *t, int64_t now, int64_t interval);
+
+/* hrt_timer_forward with the timer's clock now. */
+int64_t hrt_timer_forward_now(struct hrt_timer *t, int64_t interval);
+
+/* Hard and soft expiry (absolute, on the timer's clock). */
+int64_t hrt_timer_get_expires(const struct hrt_timer *t);
+int64_t hrt_timer_get_softexpires(const struct hrt_timer *t);
+
+/* Hard expiry minus now (negative if overdue). */
+int64_t hrt_timer_get_remaining(struct hrt_timer *t);
+
+/* Now on the timer's clock (its domain's view). */
+int64_t hrt_timer_now(struct hrt_timer *t);
+
+/* Inside a callback: the time its expiry run started. Else now. */
+int64_t hrt_timer_cb_now(struct hrt_timer *t);
+
+/* Queued or running. */
+int hrt_timer_is_active(struct hrt_timer *t);
+int hrt_timer_is_queued(struct hrt_timer *t);
+int hrt_timer_callback_running(struct hrt_timer *t);
+
+/* The clock the timer runs on, and its mode bits. */
+int hrt_timer_clock(const struct hrt_timer *t);
+int hrt_timer_mode(const struct hrt_timer *t);
+
+/* cffi:end */
+
+#endif /* HRT_HRTIMER_H */

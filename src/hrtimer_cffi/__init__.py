@@ -1,0 +1,79 @@
+"""hrtimer_cffi: Linux-kernel hrtimers in user space, for Python.
+
+A C core (a red-black timer queue per clock, expiry threads on ``timerfd``)
+driven through cffi, with the Rust hrtimer abstractions in Python spelling.
+
+States of a timer, and what moves it between them::
+
+                  start                    expire (soft expiry passed)
+      +---------+ -------> +--------+ -----------------------> +---------+
+      | Stopped |          | Queued |                          | Running |
+      +---------+ <------- +--------+ <----------------------- +---------+
+          ^        cancel     |  ^       restart (RESTART, or      |
+          |                   |  |       start from the callback)  |
+          |                   +--+                                 |
+          |                  start (re-arm moves it)               |
+          +--------------------------------------------------------+
+                    callback returns NO_RESTART / None
+
+* **Stopped**: not queued, no callback running (``is_active()`` is False).
+* **Queued**: armed, waiting in its clock base (``is_queued()``).
+* **Running**: its callback executes now (``is_callback_running()``); it may
+  also be Queued again if the callback re-armed it.
+* **start** arms (or re-arms) it; **cancel** removes it from the queue and
+  waits for a running callback; **expire** runs the callback once the soft
+  expiry has passed; **restart** re-queues it at its current (forwarded)
+  expiry when the callback returns ``TimerRestart.RESTART``.
+
+Times are int nanoseconds; see ``now``, ``us``, ``ms``, ``s``.
+"""
+
+from __future__ import annotations
+
+from . import _binding as _binding
+from ._units import ClockId, TimerMode, TimerRestart, ms, now, s, us
+from .arc import ArcTimerHandle
+from .calls import call_at, call_every, call_later
+from .errors import HrTimerError, TimerStateError
+from .pin import PinTimerHandle
+from .timer import (
+    CallbackContext,
+    HasTimer,
+    RawTimerCallback,
+    ScopedTimerPointer,
+    Timer,
+    TimerCallback,
+    TimerField,
+    TimerHandle,
+    TimerPointer,
+    UnsafeTimerPointer,
+)
+
+__all__ = [
+    "ArcTimerHandle",
+    "CallbackContext",
+    "ClockId",
+    "HasTimer",
+    "HrTimerError",
+    "PinTimerHandle",
+    "RawTimerCallback",
+    "ScopedTimerPointer",
+    "Timer",
+    "TimerCallback",
+    "TimerField",
+    "TimerHandle",
+    "TimerMode",
+    "TimerPointer",
+    "TimerRestart",
+    "TimerStateError",
+    "UnsafeTimerPointer",
+    "call_at",
+    "call_every",
+    "call_later",
+    "ms",
+    "now",
+    "s",
+    "us",
+]
+
+__version__ = "0.1.0"

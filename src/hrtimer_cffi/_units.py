@@ -1,0 +1,149 @@
+"""Clocks, modes, restart codes, time helpers, and argument validation."""
+
+from __future__ import annotations
+
+import enum
+
+from ._binding import lib
+
+__all__ = [
+    "ClockId",
+    "TimerMode",
+    "TimerRestart",
+    "now",
+    "s",
+    "ms",
+    "us",
+]
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+class ClockId(enum.IntEnum):
+    """The clocks a timer can run on; values equal Linux ``clockid_t``."""
+
+    REALTIME = 0
+    MONOTONIC = 1
+    BOOTTIME = 7
+    TAI = 11
+
+
+class TimerMode(enum.IntFlag):
+    """Timer mode bits, with Linux's values.
+
+    ``ABS``/``REL``: how ``start(expires)`` reads ``expires``. ``HARD``: the
+    callback runs on the core's expiry thread (lowest latency). ``SOFT`` (the
+    default): it runs on a separate dispatch thread, so a slow callback never
+    delays a HARD one. ``PINNED`` is rejected: this core has no per-CPU bases.
+    """
+
+    ABS = 0
+    REL = 1
+    PINNED = 2
+    SOFT = 4
+    HARD = 8
+
+
+class TimerRestart(enum.IntEnum):
+    """What a callback returns. ``None`` means ``NO_RESTART``.
+
+    ``RESTART`` re-queues the timer at its *current* expiry: forward it first.
+    """
+
+    NO_RESTART = 0
+    RESTART = 1
+
+
+def _int_ns(name: str, value: object) -> int:
+    if type(value) is not int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(
+                f"{name} must be an int of nanoseconds, got {type(value).__name__} {value!r}"
+            )
+        value = int(value)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(f"{name} must fit in int64 nanoseconds, got {value}")
+    return value
+
+
+def check_ns(name: str, value: object) -> int:
+    """Validate an int64 nanosecond value (any sign)."""
+    return _int_ns(name, value)
+
+
+def check_nonneg(name: str, value: object) -> int:
+    """Validate a non-negative int64 nanosecond value."""
+    v = _int_ns(name, value)
+    if v < 0:
+        raise ValueError(f"{name} must be >= 0 ns, got {v}")
+    return v
+
+
+def check_interval(name: str, value: object) -> int:
+    """Validate a positive int64 nanosecond interval."""
+    v = _int_ns(name, value)
+    if v <= 0:
+        raise ValueError(f"{name} must be > 0 ns, got {v}")
+    return v
+
+
+def check_clock(value: object) -> ClockId:
+    """Validate a clock: a ``ClockId`` or its int value."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"clock must be a ClockId, got {type(value).__name__} {value!r}")
+    try:
+        return ClockId(value)
+    except ValueError:
+        names = ", ".join(f"{c.name}={c.value}" for c in ClockId)
+        raise ValueError(f"unknown clock {value!r}; expected one of {names}") from None
+
+
+def check_mode(value: object) -> TimerMode:
+    """Validate timer mode bits."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"mode must be a TimerMode, got {type(value).__name__} {value!r}")
+    if value & ~0xF or value < 0:
+        raise ValueError(f"unknown TimerMode bits in {value!r}")
+    mode = TimerMode(value)
+    if mode & TimerMode.PINNED:
+        raise ValueError(
+            "TimerMode.PINNED is not supported: this core has one expiry thread per "
+            "context (HARD, SOFT), not per-CPU bases"
+        )
+    if (mode & TimerMode.SOFT) and (mode & TimerMode.HARD):
+        raise ValueError("TimerMode.SOFT and TimerMode.HARD exclude each other")
+    return mode
+
+
+def now(clock: ClockId = ClockId.MONOTONIC) -> int:
+    """Now on ``clock`` in int nanoseconds. Raises TypeError/ValueError for a bad clock."""
+    if clock is not ClockId.MONOTONIC:
+        clock = check_clock(clock)
+    return int(lib.hrt_now(clock))
+
+
+def _scale(name: str, x: object, factor: int) -> int:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise TypeError(f"{name}() takes an int or float, got {type(x).__name__} {x!r}")
+    if isinstance(x, float) and x != x:
+        raise ValueError(f"{name}() got NaN")
+    v = round(x * factor)
+    if not INT64_MIN <= v <= INT64_MAX:
+        raise ValueError(f"{name}({x!r}) does not fit in int64 nanoseconds")
+    return v
+
+
+def us(x: float) -> int:
+    """Microseconds to int nanoseconds."""
+    return _scale("us", x, 1_000)
+
+
+def ms(x: float) -> int:
+    """Milliseconds to int nanoseconds."""
+    return _scale("ms", x, 1_000_000)
+
+
+def s(x: float) -> int:
+    """Seconds to int nanoseconds."""
+    return _scale("s", x, 1_000_000_000)

@@ -1,0 +1,27 @@
+"""Pinned pointer kind (the seed's ``UnsafeTimerPointer``, hrtimer/pin.rs):
+``start_pinned()`` returns a handle that cannot be detached, so the timer
+never outlives it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .timer import TimerHandle
+
+if TYPE_CHECKING:
+    from .timer import HasTimer
+
+__all__ = ["PinTimerHandle", "start_pinned"]
+
+
+class PinTimerHandle(TimerHandle):
+    """Handle from ``start_pinned()``; ``detach()`` raises TypeError."""
+
+    __slots__ = ()
+
+
+def start_pinned(target: HasTimer, expires: object, slack: object = 0) -> PinTimerHandle:
+    """Arm ``target``'s timer; see ``HasTimer.start_pinned``."""
+    timer = target._hrt_timer()
+    timer._start(target, expires, slack)
+    return PinTimerHandle(timer, target)

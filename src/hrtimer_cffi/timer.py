@@ -1,0 +1,406 @@
+"""The timer and its traits: ``Timer``, ``TimerField``/``HasTimer``, the callback
+protocol, ``CallbackContext``, and the ``TimerHandle`` every pointer kind returns.
+
+Mirrors rust/kernel/time/hrtimer.rs; the pointer kinds live in ``arc.py``
+(shared), ``pin.py`` (pinned) and ``scoped.py`` (scoped), as hrtimer/ splits
+them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, ClassVar, Protocol, TypeVar, overload, runtime_checkable
+
+from . import _binding
+from ._binding import CData, ffi, lib, raise_errno
+from ._units import (
+    ClockId,
+    TimerMode,
+    TimerRestart,
+    check_clock,
+    check_interval,
+    check_mode,
+    check_nonneg,
+    check_ns,
+)
+
+__all__ = [
+    "CallbackContext",
+    "HasTimer",
+    "RawTimerCallback",
+    "ScopedTimerPointer",
+    "Timer",
+    "TimerCallback",
+    "TimerField",
+    "TimerHandle",
+    "TimerPointer",
+    "UnsafeTimerPointer",
+]
+
+R = TypeVar("R")
+
+_PY_RUN = ffi.addressof(lib, "hrt_py_run")
+_HOSTED = lib.HRT_F_HOSTED
+
+
+class Timer:
+    """The intrusive timer embedded in a ``HasTimer`` object (the seed's ``Timer<T>``).
+
+    Mode and clock are fixed at creation. Times are int ns on ``clock``.
+    Raises TypeError/ValueError for a bad mode or clock.
+    """
+
+    __slots__ = ("__weakref__", "_c", "_domain", "clock", "mode")
+
+    def __init__(
+        self,
+        mode: TimerMode = TimerMode.REL,
+        clock: ClockId = ClockId.MONOTONIC,
+        *,
+        _domain: Any = None,
+    ) -> None:
+        self.mode: TimerMode = check_mode(mode)
+        requested = check_clock(clock)
+        self._domain = _domain
+        c = lib.hrt_timer_alloc()
+        if c == ffi.NULL:
+            raise MemoryError("allocating a timer")
+        self._c: CData = ffi.gc(c, lib.hrt_timer_free)
+        dom = ffi.NULL if _domain is None else _domain._d
+        rc = lib.hrt_timer_setup(self._c, dom, requested, self.mode, _PY_RUN, ffi.NULL, _HOSTED)
+        if rc < 0:
+            raise_errno(rc, "Timer()")
+        # A relative REALTIME timer runs on MONOTONIC, as in Linux.
+        self.clock: ClockId = ClockId(lib.hrt_timer_clock(self._c))
+
+    # -- arming (used by the pointer kinds) --------------------------------
+
+    def _start(self, target: object, expires: object, slack: object) -> None:
+        if self.mode & TimerMode.REL:
+            e = check_nonneg("expires (relative)", expires)
+        else:
+            e = check_ns("expires", expires)
+        sl = check_nonneg("slack", slack) if slack else 0
+        rc = lib.hrt_timer_start_range_data(self._c, e, sl, ffi.new_handle(target))
+        if rc < 0:
+            raise_errno(rc, "start()")
+
+    def _cancel(self) -> bool:
+        return bool(lib.hrt_timer_cancel(self._c))
+
+    def _try_to_cancel(self) -> int:
+        return int(lib.hrt_timer_try_to_cancel(self._c))
+
+    # -- forward ------------------------------------------------------------
+
+    def forward(self, now: int, interval: int) -> int:
+        """Advance the expiry by whole ``interval``s until it is after ``now``.
+
+        Returns the number of intervals added (0 if ``now`` is before the
+        expiry). Legal only while the timer is neither queued nor running, or
+        from its own callback: else raises ``TimerStateError``. Raises
+        TypeError/ValueError for bad arguments (``interval`` must be > 0).
+        """
+        n = check_ns("now", now)
+        i = check_interval("interval", interval)
+        rc = int(lib.hrt_timer_forward(self._c, n, i))
+        if rc < 0:
+            raise_errno(rc, "forward()")
+        return rc
+
+    def forward_now(self, interval: int) -> int:
+        """``forward(now on the timer's clock, interval)``; same rules and errors."""
+        i = check_interval("interval", interval)
+        rc = int(lib.hrt_timer_forward_now(self._c, i))
+        if rc < 0:
+            raise_errno(rc, "forward_now()")
+        return rc
+
+    # -- introspection -------------------------------------------------------
+
+    @property
+    def expires(self) -> int:
+        """Hard expiry: absolute ns on the timer's clock."""
+        return int(lib.hrt_timer_get_expires(self._c))
+
+    @property
+    def soft_expires(self) -> int:
+        """Soft expiry (hard expiry minus slack): absolute ns on the timer's clock."""
+        return int(lib.hrt_timer_get_softexpires(self._c))
+
+    def remaining(self) -> int:
+        """ns until the hard expiry (negative if overdue)."""
+        return int(lib.hrt_timer_get_remaining(self._c))
+
+    def now(self) -> int:
+        """Now on the timer's clock."""
+        return int(lib.hrt_timer_now(self._c))
+
+    def is_active(self) -> bool:
+        """Queued or its callback running."""
+        return bool(lib.hrt_timer_is_active(self._c))
+
+    def is_queued(self) -> bool:
+        """Armed and waiting to expire."""
+        return bool(lib.hrt_timer_is_queued(self._c))
+
+    def is_callback_running(self) -> bool:
+        """Its callback is executing right now."""
+        return bool(lib.hrt_timer_callback_running(self._c))
+
+    def _state(self) -> str:
+        if self.is_callback_running():
+            return "running"
+        return "queued" if self.is_queued() else "stopped"
+
+    def __repr__(self) -> str:
+        return (
+            f"<Timer {self._state()} clock={self.clock.name} mode={self.mode!r} "
+            f"expires={self.expires}>"
+        )
+
+
+class CallbackContext:
+    """What a callback receives: its timer, the time the expiry run started,
+    and ``forward``/``forward_now`` (legal here, while the callback runs)."""
+
+    __slots__ = ("now", "timer")
+
+    def __init__(self, timer: Timer, now: int) -> None:
+        self.timer = timer
+        self.now = now
+
+    def forward(self, now: int, interval: int) -> int:
+        """``self.timer.forward(now, interval)``: returns intervals added."""
+        return self.timer.forward(now, interval)
+
+    def forward_now(self, interval: int) -> int:
+        """``self.timer.forward_now(interval)``: returns intervals added."""
+        return self.timer.forward_now(interval)
+
+    def __repr__(self) -> str:
+        return f"<CallbackContext now={self.now} timer={self.timer!r}>"
+
+
+@runtime_checkable
+class TimerCallback(Protocol):
+    """The seed's ``TimerCallback``: what a timer runs when it expires."""
+
+    def run(self, ctx: CallbackContext) -> TimerRestart | None:
+        """Called on expiry. Return ``RESTART`` to re-queue at the (forwarded)
+        expiry; ``None`` or ``NO_RESTART`` to stop."""
+        ...
+
+
+class RawTimerCallback(Protocol):
+    """The seed's ``RawTimerCallback::run``: called by C with the C timer, the
+    handle of its target and the expiry run's now; returns ``enum hrt_restart``.
+    The binding's ``_hrt_trampoline`` is the one implementation."""
+
+    def __call__(self, timer: Any, data: Any, now: int) -> int: ...
+
+
+class TimerHandle:
+    """A handle to a started timer (the seed's ``TimerHandle``).
+
+    Dropping it (``del``, scope exit, garbage collection) cancels the timer
+    and waits for a running callback, unless it was detached; dropped inside
+    its own timer's callback it cancels without waiting. Use as a context
+    manager to cancel on leaving the block.
+    """
+
+    __slots__ = ("__weakref__", "_detached", "_target", "_timer")
+
+    def __init__(self, timer: Timer, target: object) -> None:
+        self._timer = timer
+        self._target = target
+        self._detached = False
+
+    @property
+    def target(self) -> Any:
+        """The callback target (the object that was started)."""
+        return self._target
+
+    @property
+    def timer(self) -> Timer:
+        """The target's ``Timer``."""
+        return self._timer
+
+    @property
+    def detached(self) -> bool:
+        """True if dropping this handle no longer cancels the timer."""
+        return self._detached
+
+    def cancel(self) -> bool:
+        """Cancel; True if the timer was queued. Waits for a running callback to
+        return, except when called from that very callback (no deadlock)."""
+        return self._timer._cancel()
+
+    def try_to_cancel(self) -> int:
+        """1: was queued and is removed; 0: was not active; -1: callback running now."""
+        return self._timer._try_to_cancel()
+
+    def detach(self) -> None:
+        """Only shared handles (from ``start()``) can detach: raises TypeError."""
+        raise TypeError(
+            f"a {type(self).__name__} cannot be detached; only shared handles from start() can"
+        )
+
+    def __enter__(self: _H) -> _H:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer._cancel()
+
+    def __del__(self) -> None:
+        if not self._detached and not _binding.is_closed():
+            self._timer._cancel()
+
+    def __repr__(self) -> str:
+        extra = " detached" if self._detached else ""
+        return f"<{type(self).__name__} {self._timer._state()}{extra} target={self._target!r}>"
+
+
+_H = TypeVar("_H", bound=TimerHandle)
+
+
+class TimerPointer(Protocol):
+    """Pointer kinds whose handle may be leaked safely (``start``)."""
+
+    def start(self, expires: int, *, slack: int = 0) -> TimerHandle: ...
+
+
+class UnsafeTimerPointer(Protocol):
+    """Pointer kinds whose handle must not be leaked (``start_pinned``)."""
+
+    def start_pinned(self, expires: int, *, slack: int = 0) -> TimerHandle: ...
+
+
+class ScopedTimerPointer(Protocol):
+    """Pointer kinds started for the extent of a call (``start_scoped``)."""
+
+    def start_scoped(self, expires: int, f: Callable[[], R], *, slack: int = 0) -> R: ...
+
+
+class TimerField:
+    """Declares the timer of a ``HasTimer`` class (the seed's ``impl_has_timer!``).
+
+    ``timer = TimerField(mode=TimerMode.REL, clock=ClockId.MONOTONIC)``: each
+    instance gets its own ``Timer``, created on first access. Raises
+    TypeError/ValueError for a bad mode or clock.
+    """
+
+    __slots__ = ("clock", "mode", "name")
+
+    def __init__(
+        self, mode: TimerMode = TimerMode.REL, clock: ClockId = ClockId.MONOTONIC
+    ) -> None:
+        self.mode = check_mode(mode)
+        self.clock = check_clock(clock)
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> TimerField: ...
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> Timer: ...
+    def __get__(self, obj: object | None, objtype: type | None = None) -> Timer | TimerField:
+        if obj is None:
+            return self
+        timer = Timer(self.mode, self.clock)
+        # Stored in the instance dict: later lookups bypass this descriptor.
+        obj.__dict__[self.name] = timer
+        return timer
+
+    def __repr__(self) -> str:
+        return f"TimerField(mode={self.mode!r}, clock={self.clock!r})"
+
+
+class HasTimer:
+    """Base of objects that embed one timer (the seed's ``HasTimer``).
+
+    Declare it with a ``TimerField`` class attribute and implement
+    ``run(self, ctx)`` (``TimerCallback``). ``start``/``schedule`` return a
+    shared handle, ``start_pinned`` a pinned one, ``start_scoped`` and
+    ``scoped`` run code while the timer is armed.
+    """
+
+    _hrt_field: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fields = [
+            name for klass in cls.__mro__ for name, v in vars(klass).items()
+            if isinstance(v, TimerField)
+        ]
+        if len(set(fields)) > 1:
+            raise TypeError(f"{cls.__name__} declares more than one TimerField: {fields}")
+        if fields:
+            cls._hrt_field = fields[0]
+
+    def run(self, ctx: CallbackContext) -> TimerRestart | None:
+        """The callback. Subclasses implement it."""
+        raise NotImplementedError(f"{type(self).__name__} must implement run(self, ctx)")
+
+    def _hrt_timer(self) -> Timer:
+        name = type(self)._hrt_field
+        if not name:
+            raise TypeError(
+                f"{type(self).__name__} has no TimerField: declare "
+                "`timer = hrtimer_cffi.TimerField(...)` in the class"
+            )
+        timer: Timer = getattr(self, name)
+        return timer
+
+    def start(self, expires: int, *, slack: int = 0) -> TimerHandle:
+        """Arm the timer (re-arm if armed): ``expires`` ns, relative or absolute
+        by the timer's mode, firing within ``[expires, expires + slack]``.
+
+        Returns a shared handle. Raises TypeError/ValueError for bad input
+        (nothing is armed then), TimerStateError after interpreter exit.
+        """
+        return arc.start(self, expires, slack)
+
+    schedule = start
+
+    def start_pinned(self, expires: int, *, slack: int = 0) -> TimerHandle:
+        """Like ``start`` but the handle cannot be detached (``UnsafeTimerPointer``)."""
+        return pin.start_pinned(self, expires, slack)
+
+    def start_scoped(self, expires: int, f: Callable[[], R], *, slack: int = 0) -> R:
+        """Arm, call ``f()``, cancel and wait; returns ``f()``'s result. When it
+        returns (or raises) the timer is inactive and its callback not running."""
+        return scoped.start_scoped(self, expires, f, slack)
+
+    schedule_scoped = start_scoped
+
+    def scoped(
+        self, expires: int, *, slack: int = 0
+    ) -> AbstractContextManager[TimerHandle]:
+        """Context manager form of ``start_scoped``: yields the pinned handle."""
+        return scoped.scoped(self, expires, slack)
+
+
+def _dispatch(target: Any, ctimer: CData, now: int) -> int:
+    """Run ``target``'s callback; errors go to ``sys.unraisablehook``."""
+    try:
+        ctx = CallbackContext(target._hrt_timer(), now)
+        r = target.run(ctx)
+        if r is None:
+            return 0
+        if type(r) is TimerRestart or (type(r) is int and r in (0, 1)):
+            return int(r)
+        raise TypeError(f"run() must return a TimerRestart or None, got {r!r}")
+    except BaseException as e:  # noqa: BLE001 - never let it reach the expiry thread
+        _binding.report_unraisable(e, "Exception ignored in timer callback", target)
+        return 0
+
+
+_binding.set_dispatch(_dispatch)
+
+
+# The pointer kinds build on the classes above.
+from . import arc, pin, scoped  # noqa: E402
