@@ -33,9 +33,13 @@ from __future__ import annotations
 from . import _binding as _binding
 from ._units import ClockId, TimerMode, TimerRestart, ms, now, s, us
 from .arc import ArcTimerHandle
+from . import testing as testing
 from .calls import call_at, call_every, call_later
+from .ctimer import CTimer, EventfdTimer, ExpiryCounter, LatencyRecorder
 from .errors import HrTimerError, TimerStateError
 from .pin import PinTimerHandle
+from .sleep import sleep, sleep_until
+from .stats import expiry_stats
 from .timer import (
     CallbackContext,
     HasTimer,
@@ -51,10 +55,14 @@ from .timer import (
 
 __all__ = [
     "ArcTimerHandle",
+    "CTimer",
     "CallbackContext",
     "ClockId",
+    "EventfdTimer",
+    "ExpiryCounter",
     "HasTimer",
     "HrTimerError",
+    "LatencyRecorder",
     "PinTimerHandle",
     "RawTimerCallback",
     "ScopedTimerPointer",
@@ -70,9 +78,13 @@ __all__ = [
     "call_at",
     "call_every",
     "call_later",
+    "expiry_stats",
     "ms",
     "now",
     "s",
+    "sleep",
+    "sleep_until",
+    "testing",
     "us",
 ]
 

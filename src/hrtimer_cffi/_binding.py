@@ -17,7 +17,12 @@ from typing import Any, NoReturn
 from ._core import ffi, lib
 from .errors import TimerStateError
 
-__all__ = ["ffi", "lib"]
+__all__ = [
+    "check",
+    "raise_errno",
+    "report_unraisable",
+    "set_dispatch",
+]
 
 CData = Any  # a cffi cdata object (cffi ships no type stubs)
 
@@ -140,3 +145,223 @@ def is_closed() -> bool:
     """True once interpreter exit has stopped the core."""
     return _closed
 
+
+
+# ---------------------------------------------------------------- timers
+# Thin wrappers over the core for the public modules. Introspection needs no
+# error mapping and is the C function itself.
+
+HOSTED_RUN = ffi.addressof(lib, "hrt_py_run")
+NULL = ffi.NULL
+
+timer_is_active = lib.hrt_timer_is_active
+timer_is_queued = lib.hrt_timer_is_queued
+timer_is_running = lib.hrt_timer_callback_running
+timer_expires = lib.hrt_timer_get_expires
+timer_soft_expires = lib.hrt_timer_get_softexpires
+timer_remaining = lib.hrt_timer_get_remaining
+timer_now = lib.hrt_timer_now
+timer_clock = lib.hrt_timer_clock
+timer_cancel = lib.hrt_timer_cancel
+timer_try_to_cancel = lib.hrt_timer_try_to_cancel
+now = lib.hrt_now
+
+
+def timer_new(domain: CData, clock: int, mode: int, fn: CData = None, data: CData = None,
+              what: str = "Timer()") -> CData:
+    """Allocate and set up a timer; freed (after cancel + wait) when the cdata dies.
+
+    Without ``fn`` it is a Python timer: its callback is the trampoline and its
+    data, per activation, the handle of its target.
+    """
+    c = lib.hrt_timer_alloc()
+    if c == ffi.NULL:
+        raise MemoryError(f"{what}: out of memory")
+    c = ffi.gc(c, lib.hrt_timer_free)
+    if fn is None:
+        rc = lib.hrt_timer_setup(c, domain or ffi.NULL, clock, mode, HOSTED_RUN, ffi.NULL,
+                                 lib.HRT_F_HOSTED)
+    else:
+        rc = lib.hrt_timer_setup(c, domain or ffi.NULL, clock, mode, fn, data or ffi.NULL, 0)
+    if rc < 0:
+        raise_errno(rc, what)
+    return c
+
+
+def timer_start(c: CData, expires: int, slack: int, target: object) -> None:
+    """Arm a Python timer; the core keeps ``target`` alive while it is active."""
+    rc = lib.hrt_timer_start_range_data(c, expires, slack, ffi.new_handle(target))
+    if rc < 0:
+        raise_errno(rc, "start()")
+
+
+def ctimer_start(c: CData, expires: int, slack: int) -> None:
+    """Arm a C-callback timer."""
+    rc = lib.hrt_timer_start_range(c, expires, slack)
+    if rc < 0:
+        raise_errno(rc, "start()")
+
+
+def timer_forward(c: CData, now: int, interval: int) -> int:
+    rc = int(lib.hrt_timer_forward(c, now, interval))
+    if rc < 0:
+        raise_errno(rc, "forward()")
+    return rc
+
+
+def timer_forward_now(c: CData, interval: int) -> int:
+    rc = int(lib.hrt_timer_forward_now(c, interval))
+    if rc < 0:
+        raise_errno(rc, "forward_now()")
+    return rc
+
+
+# ---------------------------------------------------------------- C callbacks
+
+BUILTIN_CALLBACKS = {
+    "latency": ffi.addressof(lib, "hrt_cb_latency"),
+    "count": ffi.addressof(lib, "hrt_cb_count"),
+    "eventfd": ffi.addressof(lib, "hrt_cb_eventfd"),
+}
+_CB_TYPE = ffi.typeof("hrt_callback_t")
+
+
+def as_c_callback(fn: object) -> CData:
+    """A C callback from a builtin's name or a cdata function pointer."""
+    if isinstance(fn, str):
+        try:
+            return BUILTIN_CALLBACKS[fn]
+        except KeyError:
+            raise ValueError(
+                f"unknown builtin C callback {fn!r}; expected one of {sorted(BUILTIN_CALLBACKS)}"
+            ) from None
+    if isinstance(fn, ffi.CData):
+        try:
+            return ffi.cast(_CB_TYPE, fn)
+        except TypeError:
+            pass
+    raise TypeError(
+        "fn must be a builtin C callback name or a cdata function pointer "
+        f"int (*)(struct hrt_timer *, void *), got {type(fn).__name__}"
+    )
+
+
+def as_c_data(data: object) -> CData:
+    """``void *`` data for a C callback: None (NULL) or a cdata pointer."""
+    if data is None:
+        return ffi.NULL
+    if isinstance(data, ffi.CData):
+        try:
+            return ffi.cast("void *", data)
+        except TypeError:
+            pass
+    raise TypeError(f"data must be None or a cdata pointer, got {type(data).__name__}")
+
+
+def latency_rec_new(capacity: int, interval: int, done_fd: int) -> tuple[CData, CData]:
+    """A latency recorder and its sample buffer (both freed with the recorder)."""
+    samples = ffi.new("int64_t[]", capacity)
+    rec = ffi.new("struct hrt_latency_rec *")
+    rec.samples = samples
+    rec.cap = capacity
+    rec.interval = interval
+    rec.done_fd = done_fd
+    return rec, samples
+
+
+def latency_count(rec: CData) -> int:
+    return int(lib.hrt_latency_count(rec))
+
+
+def latency_samples(rec: CData) -> list[int]:
+    n = int(lib.hrt_latency_count(rec))
+    return list(ffi.unpack(rec.samples, n))
+
+
+def counter_new(interval: int, limit: int) -> CData:
+    c = ffi.new("struct hrt_counter *")
+    c.interval = interval
+    c.limit = limit
+    return c
+
+
+def counter_value(c: CData) -> int:
+    return int(lib.hrt_counter_value(c))
+
+
+def eventfd_post_new(fd: int, interval: int) -> CData:
+    p = ffi.new("struct hrt_eventfd_post *")
+    p.fd = fd
+    p.interval = interval
+    return p
+
+
+def eventfd_new() -> int:
+    return check(lib.hrt_eventfd_new(), "eventfd()")
+
+
+def eventfd_read(fd: int) -> int:
+    return check(int(lib.hrt_eventfd_read(fd)), "reading an eventfd")
+
+
+def fd_close(fd: int) -> None:
+    lib.hrt_fd_close(fd)
+
+
+# ---------------------------------------------------------------- sleeping, raw loop
+
+
+def sleep_until(clock: int, deadline: int) -> int:
+    """Sleep to ``deadline``; returns ns late. After a signal whose handler
+    returns, it sleeps on to the same deadline; a handler that raises
+    propagates (the loop's back edge lets the interpreter run handlers)."""
+    while True:
+        rc = int(lib.hrt_sleep_until(clock, deadline))
+        if rc >= 0:
+            return rc
+        if rc != -errno.EINTR:
+            raise_errno(rc, "sleep_until()")
+
+
+def raw_timerfd_loop(clock: int, interval: int, loops: int) -> list[int]:
+    """The machine's limit: lateness of ``loops`` wake-ups of a plain timerfd."""
+    out = ffi.new("int64_t[]", loops)
+    rc = lib.hrt_raw_timerfd_loop(clock, interval, loops, out)
+    if rc < 0:
+        raise_errno(rc, "raw timerfd loop")
+    return list(ffi.unpack(out, loops))
+
+
+# ---------------------------------------------------------------- domains
+
+
+def domain_new_manual(start: int) -> CData:
+    p = ffi.new("struct hrt_domain **")
+    check(lib.hrt_domain_new_manual(p, start), "ManualClock()")
+    return p[0]
+
+
+def domain_free(d: CData) -> int:
+    return int(lib.hrt_domain_free(d))
+
+
+def domain_advance(d: CData, delta: int) -> int:
+    rc = int(lib.hrt_domain_advance(d, delta))
+    if rc < 0:
+        raise_errno(rc, "advance()")
+    return rc
+
+
+def domain_now(d: CData, clock: int) -> int:
+    return int(lib.hrt_domain_now(d, clock))
+
+
+def domain_stats(d: CData, hard: bool) -> dict[str, int]:
+    st = ffi.new("struct hrt_stats *")
+    check(lib.hrt_domain_stats(d or ffi.NULL, 1 if hard else 0, st), "stats")
+    return {f: int(getattr(st, f)) for f in ("wakeups", "timers_run", "spurious",
+                                             "reprograms", "clock_sets")}
+
+
+def domain_shift_realtime(d: CData, delta: int) -> None:
+    check(lib.hrt_domain_shift_realtime(d or ffi.NULL, delta), "shift_realtime")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+import math
 
-from ._binding import lib
+from . import _binding as _b
 
 __all__ = [
     "ClockId",
@@ -120,14 +121,14 @@ def now(clock: ClockId = ClockId.MONOTONIC) -> int:
     """Now on ``clock`` in int nanoseconds. Raises TypeError/ValueError for a bad clock."""
     if clock is not ClockId.MONOTONIC:
         clock = check_clock(clock)
-    return int(lib.hrt_now(clock))
+    return int(_b.now(clock))
 
 
 def _scale(name: str, x: object, factor: int) -> int:
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         raise TypeError(f"{name}() takes an int or float, got {type(x).__name__} {x!r}")
-    if isinstance(x, float) and x != x:
-        raise ValueError(f"{name}() got NaN")
+    if isinstance(x, float) and not math.isfinite(x):
+        raise ValueError(f"{name}() needs a finite number, got {x!r}")
     v = round(x * factor)
     if not INT64_MIN <= v <= INT64_MAX:
         raise ValueError(f"{name}({x!r}) does not fit in int64 nanoseconds")

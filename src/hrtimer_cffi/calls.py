@@ -69,7 +69,7 @@ def _mode(hard: bool, rel: bool) -> TimerMode:
     )
 
 
-def _check_fn(fn: object) -> None:
+def check_fn(fn: object) -> None:
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__} {fn!r}")
 
@@ -84,7 +84,7 @@ def call_later(
     non-int or negative delay or slack, or a non-callable fn.
     """
     d = check_nonneg("delay", delay)
-    _check_fn(fn)
+    check_fn(fn)
     target = Call(Timer(_mode(hard, True)), fn, args)
     handle = target.start(d, slack=slack)
     handle.detach()
@@ -102,7 +102,7 @@ def call_at(
     """Call ``fn(*args)`` once at absolute ``when`` ns on ``clock`` (an absolute
     REALTIME call follows wall-clock jumps). Returns a detached handle."""
     w = check_nonneg("when", when)
-    _check_fn(fn)
+    check_fn(fn)
     target = Call(Timer(_mode(hard, False), check_clock(clock)), fn, args)
     handle = target.start(w, slack=slack)
     handle.detach()
@@ -122,7 +122,7 @@ def call_every(
     handle; ``handle.target`` is the ``PeriodicCall`` with ``runs``/``overruns``.
     """
     i = check_interval("interval", interval)
-    _check_fn(fn)
+    check_fn(fn)
     target = PeriodicCall(Timer(_mode(hard, True)), i, fn, args)
     handle = target.start(i, slack=slack)
     handle.detach()

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Protocol, TypeVar, overload, runtime_checkable
 
-from . import _binding
-from ._binding import CData, ffi, lib, raise_errno
+from . import _binding as _b
+from ._binding import CData
 from ._units import (
     ClockId,
     TimerMode,
@@ -40,8 +40,6 @@ __all__ = [
 
 R = TypeVar("R")
 
-_PY_RUN = ffi.addressof(lib, "hrt_py_run")
-_HOSTED = lib.HRT_F_HOSTED
 
 
 class Timer:
@@ -63,16 +61,15 @@ class Timer:
         self.mode: TimerMode = check_mode(mode)
         requested = check_clock(clock)
         self._domain = _domain
-        c = lib.hrt_timer_alloc()
-        if c == ffi.NULL:
-            raise MemoryError("allocating a timer")
-        self._c: CData = ffi.gc(c, lib.hrt_timer_free)
-        dom = ffi.NULL if _domain is None else _domain._d
-        rc = lib.hrt_timer_setup(self._c, dom, requested, self.mode, _PY_RUN, ffi.NULL, _HOSTED)
-        if rc < 0:
-            raise_errno(rc, "Timer()")
+        self._c: CData = _b.timer_new(
+            None if _domain is None else _domain._d, requested, self.mode, *self._callback()
+        )
         # A relative REALTIME timer runs on MONOTONIC, as in Linux.
-        self.clock: ClockId = ClockId(lib.hrt_timer_clock(self._c))
+        self.clock: ClockId = ClockId(_b.timer_clock(self._c))
+
+    def _callback(self) -> tuple[CData, CData]:
+        """(C function, data) of a C-callback timer; (None, None): a Python one."""
+        return (None, None)
 
     # -- arming (used by the pointer kinds) --------------------------------
 
@@ -82,15 +79,13 @@ class Timer:
         else:
             e = check_ns("expires", expires)
         sl = check_nonneg("slack", slack) if slack else 0
-        rc = lib.hrt_timer_start_range_data(self._c, e, sl, ffi.new_handle(target))
-        if rc < 0:
-            raise_errno(rc, "start()")
+        _b.timer_start(self._c, e, sl, target)
 
     def _cancel(self) -> bool:
-        return bool(lib.hrt_timer_cancel(self._c))
+        return bool(_b.timer_cancel(self._c))
 
     def _try_to_cancel(self) -> int:
-        return int(lib.hrt_timer_try_to_cancel(self._c))
+        return int(_b.timer_try_to_cancel(self._c))
 
     # -- forward ------------------------------------------------------------
 
@@ -102,52 +97,43 @@ class Timer:
         from its own callback: else raises ``TimerStateError``. Raises
         TypeError/ValueError for bad arguments (``interval`` must be > 0).
         """
-        n = check_ns("now", now)
-        i = check_interval("interval", interval)
-        rc = int(lib.hrt_timer_forward(self._c, n, i))
-        if rc < 0:
-            raise_errno(rc, "forward()")
-        return rc
+        return _b.timer_forward(self._c, check_ns("now", now), check_interval("interval", interval))
 
     def forward_now(self, interval: int) -> int:
         """``forward(now on the timer's clock, interval)``; same rules and errors."""
-        i = check_interval("interval", interval)
-        rc = int(lib.hrt_timer_forward_now(self._c, i))
-        if rc < 0:
-            raise_errno(rc, "forward_now()")
-        return rc
+        return _b.timer_forward_now(self._c, check_interval("interval", interval))
 
     # -- introspection -------------------------------------------------------
 
     @property
     def expires(self) -> int:
         """Hard expiry: absolute ns on the timer's clock."""
-        return int(lib.hrt_timer_get_expires(self._c))
+        return int(_b.timer_expires(self._c))
 
     @property
     def soft_expires(self) -> int:
         """Soft expiry (hard expiry minus slack): absolute ns on the timer's clock."""
-        return int(lib.hrt_timer_get_softexpires(self._c))
+        return int(_b.timer_soft_expires(self._c))
 
     def remaining(self) -> int:
         """ns until the hard expiry (negative if overdue)."""
-        return int(lib.hrt_timer_get_remaining(self._c))
+        return int(_b.timer_remaining(self._c))
 
     def now(self) -> int:
         """Now on the timer's clock."""
-        return int(lib.hrt_timer_now(self._c))
+        return int(_b.timer_now(self._c))
 
     def is_active(self) -> bool:
         """Queued or its callback running."""
-        return bool(lib.hrt_timer_is_active(self._c))
+        return bool(_b.timer_is_active(self._c))
 
     def is_queued(self) -> bool:
         """Armed and waiting to expire."""
-        return bool(lib.hrt_timer_is_queued(self._c))
+        return bool(_b.timer_is_queued(self._c))
 
     def is_callback_running(self) -> bool:
         """Its callback is executing right now."""
-        return bool(lib.hrt_timer_callback_running(self._c))
+        return bool(_b.timer_is_running(self._c))
 
     def _state(self) -> str:
         if self.is_callback_running():
@@ -254,7 +240,7 @@ class TimerHandle:
         self._timer._cancel()
 
     def __del__(self) -> None:
-        if not self._detached and not _binding.is_closed():
+        if not self._detached and not _b.is_closed():
             self._timer._cancel()
 
     def __repr__(self) -> str:
@@ -395,11 +381,11 @@ def _dispatch(target: Any, ctimer: CData, now: int) -> int:
             return int(r)
         raise TypeError(f"run() must return a TimerRestart or None, got {r!r}")
     except BaseException as e:  # noqa: BLE001 - never let it reach the expiry thread
-        _binding.report_unraisable(e, "Exception ignored in timer callback", target)
+        _b.report_unraisable(e, "Exception ignored in timer callback", target)
         return 0
 
 
-_binding.set_dispatch(_dispatch)
+_b.set_dispatch(_dispatch)
 
 
 # The pointer kinds build on the classes above.

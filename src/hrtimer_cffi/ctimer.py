@@ -1,0 +1,217 @@
+"""Timers whose callback is C code: it runs on the expiry thread without the GIL.
+
+``CTimer`` takes any C function ``int (*)(struct hrt_timer *, void *data)``
+(a cffi function pointer) or the name of a builtin. The builtins come with
+Python front ends: ``LatencyRecorder`` (``now - expires`` per expiry into a
+buffer), ``ExpiryCounter`` and ``EventfdTimer``.
+"""
+
+from __future__ import annotations
+
+import select
+from typing import Any
+
+from . import _binding as _b
+from ._binding import CData
+from ._units import (
+    ClockId,
+    TimerMode,
+    check_interval,
+    check_nonneg,
+    check_ns,
+)
+from .timer import Timer
+
+__all__ = ["CTimer", "EventfdTimer", "ExpiryCounter", "LatencyRecorder"]
+
+_HARD_REL = TimerMode.REL | TimerMode.HARD
+
+
+def _check_count(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+class CTimer(Timer):
+    """A timer with a C callback and its ``void *`` data (default: HARD, REL).
+
+    ``keep`` is held for the timer's life (e.g. the buffer ``data`` points
+    into). Dropping the timer cancels it and waits for a running callback.
+    Raises TypeError/ValueError for a bad callback, data, mode or clock.
+    """
+
+    __slots__ = ("_data", "_fn", "_keep")
+
+    def __init__(
+        self,
+        fn: Any,
+        data: Any = None,
+        mode: TimerMode = _HARD_REL,
+        clock: ClockId = ClockId.MONOTONIC,
+        *,
+        keep: object = None,
+    ) -> None:
+        self._fn = _b.as_c_callback(fn)
+        self._data = _b.as_c_data(data)
+        self._keep = (keep, data)
+        super().__init__(mode, clock)
+
+    def _callback(self) -> tuple[CData, CData]:
+        return (self._fn, self._data)
+
+    def start(self, expires: int, *, slack: int = 0) -> None:
+        """Arm (re-arm if armed); relative or absolute by the mode. Raises
+        TypeError/ValueError for bad input, before arming."""
+        if self.mode & TimerMode.REL:
+            e = check_nonneg("expires (relative)", expires)
+        else:
+            e = check_ns("expires", expires)
+        _b.ctimer_start(self._c, e, check_nonneg("slack", slack))
+
+    def cancel(self) -> bool:
+        """True if it was queued; waits for a running callback."""
+        return self._cancel()
+
+    def try_to_cancel(self) -> int:
+        """1 removed, 0 inactive, -1 callback running."""
+        return self._try_to_cancel()
+
+
+class LatencyRecorder:
+    """Measures callback lateness in C: each expiry records ``now - expires``
+    (ns) until ``capacity`` samples; periodic when ``interval`` > 0 (drift-free,
+    overruns counted)."""
+
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        interval: int = 0,
+        mode: TimerMode = _HARD_REL,
+        clock: ClockId = ClockId.MONOTONIC,
+    ) -> None:
+        cap = _check_count("capacity", capacity, 1)
+        iv = check_nonneg("interval", interval)
+        self._fd = _b.eventfd_new()
+        self._rec, samples = _b.latency_rec_new(cap, iv, self._fd)
+        self.timer = CTimer("latency", self._rec, mode, clock, keep=samples)
+
+    def start(self, expires: int, *, slack: int = 0) -> None:
+        """Arm the recorder's timer."""
+        self.timer.start(expires, slack=slack)
+
+    def cancel(self) -> bool:
+        """Stop it; waits for a running callback."""
+        return self.timer.cancel()
+
+    @property
+    def count(self) -> int:
+        """Samples recorded so far."""
+        return _b.latency_count(self._rec)
+
+    @property
+    def overruns(self) -> int:
+        """Intervals skipped by a periodic recorder."""
+        return int(self._rec.overruns)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the buffer is full; False on timeout (seconds)."""
+        p = select.poll()
+        p.register(self._fd, select.POLLIN)
+        return bool(p.poll(None if timeout is None else int(timeout * 1000)))
+
+    def samples(self) -> list[int]:
+        """The recorded lateness values, ns."""
+        return _b.latency_samples(self._rec)
+
+    def fileno(self) -> int:
+        """An eventfd that becomes readable when the buffer is full."""
+        return self._fd
+
+    def __del__(self) -> None:
+        timer = getattr(self, "timer", None)
+        if timer is not None:
+            timer.cancel()
+        if getattr(self, "_fd", -1) >= 0:
+            _b.fd_close(self._fd)
+            self._fd = -1
+
+
+class ExpiryCounter:
+    """Counts expiries in C; periodic when ``interval`` > 0, stopping after
+    ``limit`` runs when ``limit`` > 0."""
+
+    def __init__(
+        self,
+        *,
+        interval: int = 0,
+        limit: int = 0,
+        mode: TimerMode = _HARD_REL,
+        clock: ClockId = ClockId.MONOTONIC,
+    ) -> None:
+        iv = check_nonneg("interval", interval)
+        lim = _check_count("limit", limit, 0)
+        self._c = _b.counter_new(iv, lim)
+        self.timer = CTimer("count", self._c, mode, clock)
+
+    def start(self, expires: int, *, slack: int = 0) -> None:
+        """Arm the counter's timer."""
+        self.timer.start(expires, slack=slack)
+
+    def cancel(self) -> bool:
+        """Stop it; waits for a running callback."""
+        return self.timer.cancel()
+
+    @property
+    def count(self) -> int:
+        """Expiries so far."""
+        return _b.counter_value(self._c)
+
+
+class EventfdTimer:
+    """Adds 1 to an eventfd per expiry (periodic when ``interval`` > 0); poll or
+    ``loop.add_reader`` the ``fileno()``, ``read()`` the count."""
+
+    def __init__(
+        self,
+        *,
+        interval: int = 0,
+        mode: TimerMode = _HARD_REL,
+        clock: ClockId = ClockId.MONOTONIC,
+    ) -> None:
+        iv = check_nonneg("interval", interval)
+        if iv:
+            check_interval("interval", iv)
+        self._fd = _b.eventfd_new()
+        self._p = _b.eventfd_post_new(self._fd, iv)
+        self.timer = CTimer("eventfd", self._p, mode, clock)
+
+    def start(self, expires: int, *, slack: int = 0) -> None:
+        """Arm the timer."""
+        self.timer.start(expires, slack=slack)
+
+    def cancel(self) -> bool:
+        """Stop it; waits for a running callback."""
+        return self.timer.cancel()
+
+    def fileno(self) -> int:
+        """The eventfd."""
+        return self._fd
+
+    def read(self) -> int:
+        """Expiries since the last read (0 if none; never blocks)."""
+        return _b.eventfd_read(self._fd)
+
+    def close(self) -> None:
+        """Cancel and close the eventfd."""
+        if self._fd >= 0:
+            self.timer.cancel()
+            _b.fd_close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", -1) >= 0:
+            self.close()

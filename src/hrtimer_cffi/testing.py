@@ -1,0 +1,99 @@
+"""A deterministic timer base for tests: ``ManualClock``.
+
+It runs the very same C queue and expiry code as the real base, with no
+thread: its clocks (all four read the same time, REALTIME/TAI plus any
+``shift_realtime``) stand still until ``advance(ns)``, which runs every due
+callback in the calling thread, in expiry order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import _binding as _b
+from ._units import ClockId, TimerMode, check_clock, check_interval, check_nonneg, check_ns
+from .arc import ArcTimerHandle
+from .calls import Call, PeriodicCall, check_fn
+from .errors import TimerStateError
+from .timer import HasTimer, Timer, TimerField
+
+__all__ = ["ManualClock"]
+
+
+class ManualClock:
+    """A manual timer base. Timers attach to it with ``attach()`` or are made
+    on it with ``timer()``/``call_later()``/``call_at()``/``call_every()``."""
+
+    def __init__(self, start: int = 0) -> None:
+        self._d = _b.domain_new_manual(check_nonneg("start", start))
+
+    def now(self, clock: ClockId = ClockId.MONOTONIC) -> int:
+        """The clock's reading."""
+        return _b.domain_now(self._d, check_clock(clock))
+
+    def advance(self, delta: int) -> int:
+        """Move time forward by ``delta`` ns (>= 0) and run what is due; returns
+        the number of callbacks run. Raises TimerStateError from a callback."""
+        return _b.domain_advance(self._d, check_nonneg("delta", delta))
+
+    def shift_realtime(self, delta: int) -> None:
+        """Jump REALTIME and TAI by ``delta`` ns, as setting the wall clock would."""
+        _b.domain_shift_realtime(self._d, check_ns("delta", delta))
+
+    def stats(self, hard: bool = False) -> dict[str, int]:
+        """Expiry statistics of the SOFT (default) or HARD context."""
+        return _b.domain_stats(self._d, hard)
+
+    def timer(self, mode: TimerMode = TimerMode.REL, clock: ClockId = ClockId.MONOTONIC) -> Timer:
+        """A ``Timer`` on this clock."""
+        return Timer(mode, clock, _domain=self)
+
+    def attach(self, obj: HasTimer) -> Timer:
+        """Put ``obj``'s timer on this clock (mode and clock from its TimerField).
+
+        Raises TypeError if ``obj`` is not a HasTimer with a TimerField, and
+        TimerStateError if its timer is active.
+        """
+        if not isinstance(obj, HasTimer) or not type(obj)._hrt_field:
+            raise TypeError(f"attach() needs a HasTimer with a TimerField, got {obj!r}")
+        name = type(obj)._hrt_field
+        field = getattr(type(obj), name)
+        assert isinstance(field, TimerField)
+        old = obj.__dict__.get(name)
+        if old is not None and old.is_active():
+            raise TimerStateError("attach(): the object's timer is active; cancel it first")
+        timer = Timer(field.mode, field.clock, _domain=self)
+        obj.__dict__[name] = timer
+        return timer
+
+    def call_later(self, delay: int, fn: Callable[..., object], *args: Any) -> ArcTimerHandle:
+        """``call_later`` on this clock."""
+        d = check_nonneg("delay", delay)
+        check_fn(fn)
+        h = Call(self.timer(TimerMode.REL), fn, args).start(d)
+        h.detach()
+        return h
+
+    def call_at(self, when: int, fn: Callable[..., object], *args: Any) -> ArcTimerHandle:
+        """``call_at`` on this clock's MONOTONIC."""
+        w = check_ns("when", when)
+        check_fn(fn)
+        h = Call(self.timer(TimerMode.ABS), fn, args).start(w)
+        h.detach()
+        return h
+
+    def call_every(
+        self, interval: int, fn: Callable[..., object], *args: Any
+    ) -> ArcTimerHandle:
+        """``call_every`` on this clock."""
+        i = check_interval("interval", interval)
+        check_fn(fn)
+        h = PeriodicCall(self.timer(TimerMode.REL), i, fn, args).start(i)
+        h.detach()
+        return h
+
+    def __del__(self) -> None:
+        d = getattr(self, "_d", None)
+        if d is not None:
+            _b.domain_free(d)
