@@ -195,6 +195,7 @@ int hrt_fork_release_orphans(void)
 		void *data = t->data;
 
 		t->node.right = NULL;
+		t->data = NULL;
 		if (hrt_host_hooks)
 			hrt_host_hooks->release(data);
 		t = next;
@@ -439,6 +440,9 @@ static int __start(struct hrt_timer *t, int64_t soft, int64_t hard,
 	was_active = tq_node_queued(&t->node) || timer_running(t);
 	if (!was_active && set_data)
 		t->data = data;
+	/* A hosted activation must come with its data (see start_range_data). */
+	if (!was_active && (t->flags & HRT_F_HOSTED) && !t->data)
+		return -EINVAL;
 	if (tq_node_queued(&t->node))
 		tq_del(&b->queue, &t->node);
 	t->soft_expires = soft;
@@ -491,6 +495,19 @@ int hrt_timer_restart(struct hrt_timer *t)
 	return start_common(t, true, 0, 0, false, NULL);
 }
 
+/*
+ * An activation of a hosted timer ends: its data goes back to the caller,
+ * who releases it after dropping the lock. Returns the data to release.
+ */
+static void *__end_activation(struct hrt_timer *t, bool ended)
+{
+	void *data = t->data;
+
+	if (ended && (t->flags & HRT_F_HOSTED))
+		t->data = NULL;
+	return data;
+}
+
 /* Remove a queued timer. Stale timerfd programming is left: it wakes early. */
 static void __remove(struct hrt_timer *t)
 {
@@ -513,7 +530,7 @@ int hrt_timer_try_to_cancel(struct hrt_timer *t)
 		__remove(t);
 		ret = 1;
 	}
-	data = t->data;
+	data = __end_activation(t, ret == 1);
 	pthread_mutex_unlock(&cb->lock);
 	if (ret == 1 && (t->flags & HRT_F_HOSTED))
 		hrt_host_hooks->release(data);
@@ -554,7 +571,7 @@ int hrt_timer_cancel(struct hrt_timer *t)
 		}
 		break;
 	}
-	data = t->data;
+	data = __end_activation(t, ended);
 	pthread_mutex_unlock(&cb->lock);
 	if (ended && (t->flags & HRT_F_HOSTED))
 		hrt_host_hooks->release(data);
@@ -581,7 +598,7 @@ static int64_t __forward(struct hrt_timer *t, int64_t now, int64_t interval)
 		t->soft_expires = sat_add(t->soft_expires, incr);
 		if (t->node.expires > now)
 			return orun;
-		orun++;
+		orun += orun < INT64_MAX; /* saturate: delta INT64_MAX, interval 1 */
 	}
 	t->node.expires = sat_add(t->node.expires, interval);
 	t->soft_expires = sat_add(t->soft_expires, interval);
@@ -735,6 +752,7 @@ static void __run_timer(struct hrt_cpu_base *cb, struct hrt_clock_base *b,
 		pthread_cond_broadcast(&cb->cond);
 	if (hosted && !tq_node_queued(&t->node)) {
 		/* The activation ended: the host's reference goes last. */
+		__end_activation(t, true);
 		pthread_mutex_unlock(&cb->lock);
 		hrt_host_hooks->release(data);
 		pthread_mutex_lock(&cb->lock);
