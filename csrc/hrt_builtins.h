@@ -22,7 +22,8 @@ struct hrt_latency_rec {
 	int64_t interval;
 	size_t count;
 	uint64_t overruns;
-	int done_fd;        /* eventfd written once when full, or -1 */
+	int done_fd;        /* eventfd written once when full, or -1 (may be
+			     * set to -1 while the timer is armed) */
 };
 int hrt_cb_latency(struct hrt_timer *timer, void *data);
 
@@ -36,7 +37,8 @@ int hrt_cb_count(struct hrt_timer *timer, void *data);
 
 /*
  * eventfd poster: adds 1 to an eventfd per expiry (a loop can wait on it);
- * periodic when interval > 0.
+ * periodic when interval > 0. An fd < 0 (set before closing the eventfd)
+ * posts nothing and stops the timer.
  */
 struct hrt_eventfd_post {
 	int fd;
@@ -49,8 +51,12 @@ size_t hrt_latency_count(const struct hrt_latency_rec *rec);
 uint64_t hrt_counter_value(const struct hrt_counter *c);
 
 /*
- * Sleep until `deadline` (absolute ns on `clock`) with this thread's timer
- * slack set to 1 ns for the sleep. Returns ns past the deadline (>= 0) when
+ * Sleep until `deadline` (absolute ns on `clock`). MONOTONIC and BOOTTIME:
+ * clock_nanosleep(TIMER_ABSTIME) with this thread's timer slack set to 1 ns
+ * for the sleep. REALTIME and TAI: a HARD timer of the default domain wakes
+ * the caller (the kernel's hrtimer_sleeper), so the sleep follows wall-clock
+ * jumps and the hrt_domain_shift_realtime() hook as timers do. A deadline
+ * already past returns at once. Returns ns past the deadline (>= 0) when
  * done, -EINTR when a signal interrupted it (call again with the same
  * deadline to resume), -EINVAL for an unknown clock.
  */

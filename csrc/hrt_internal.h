@@ -15,9 +15,8 @@
 #define HRT_NCLOCKS 4
 #define HRT_KTIME_MAX INT64_MAX
 
-/* timer->state bits */
+/* timer->state bits (written by setup only) */
 #define HRT_ST_SETUP      0x01 /* hrt_timer_setup() done */
-#define HRT_ST_CANCELLED  0x02 /* cancelled from its own callback: no restart */
 
 /* One clock of one context: its queue and the timer whose callback runs. */
 struct hrt_clock_base {
@@ -72,6 +71,7 @@ struct hrt_timer {
 	uint8_t mode;
 	uint8_t flags;
 	uint8_t state;
+	uint8_t cancelled;   /* cancelled from its own callback: no restart (lock) */
 };
 
 extern const struct hrt_host *hrt_host_hooks;

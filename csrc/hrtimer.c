@@ -406,6 +406,7 @@ int hrt_timer_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,
 	t->flags = (uint8_t)flags;
 	t->soft_expires = 0;
 	t->node.expires = 0;
+	t->cancelled = 0;
 	t->state = HRT_ST_SETUP;
 	return 0;
 }
@@ -447,7 +448,7 @@ static int __start(struct hrt_timer *t, int64_t soft, int64_t hard,
 		tq_del(&b->queue, &t->node);
 	t->soft_expires = soft;
 	t->node.expires = hard;
-	t->state &= (uint8_t)~HRT_ST_CANCELLED;
+	t->cancelled = 0;
 	if (tq_add(&b->queue, &t->node))
 		__maybe_reprogram(cb, t);
 	return was_active ? 0 : 1;
@@ -556,7 +557,7 @@ int hrt_timer_cancel(struct hrt_timer *t)
 					__remove(t);
 					ret = 1;
 				}
-				t->state |= HRT_ST_CANCELLED;
+				t->cancelled = 1;
 				break;
 			}
 			cb->waiters++;
@@ -632,14 +633,28 @@ int64_t hrt_timer_forward_now(struct hrt_timer *t, int64_t interval)
 	return forward_common(t, true, 0, interval);
 }
 
+static int64_t read_locked(const struct hrt_timer *t, const int64_t *field)
+{
+	struct hrt_cpu_base *cb;
+	int64_t v;
+
+	if (!t || !(t->state & HRT_ST_SETUP))
+		return 0;
+	cb = t->base->cpu_base;
+	pthread_mutex_lock(&cb->lock);
+	v = *field;
+	pthread_mutex_unlock(&cb->lock);
+	return v;
+}
+
 int64_t hrt_timer_get_expires(const struct hrt_timer *t)
 {
-	return t->node.expires;
+	return read_locked(t, &t->node.expires);
 }
 
 int64_t hrt_timer_get_softexpires(const struct hrt_timer *t)
 {
-	return t->soft_expires;
+	return read_locked(t, &t->soft_expires);
 }
 
 int64_t hrt_timer_now(struct hrt_timer *t)
@@ -653,7 +668,7 @@ int64_t hrt_timer_get_remaining(struct hrt_timer *t)
 {
 	if (!t || !(t->state & HRT_ST_SETUP))
 		return 0;
-	return sat_add(t->node.expires, -hrt_base_now(t->base));
+	return sat_add(hrt_timer_get_expires(t), -hrt_base_now(t->base));
 }
 
 int64_t hrt_timer_cb_now(struct hrt_timer *t)
@@ -736,7 +751,7 @@ static void __run_timer(struct hrt_cpu_base *cb, struct hrt_clock_base *b,
 	int restart;
 
 	tq_del(&b->queue, &t->node);
-	t->state &= (uint8_t)~HRT_ST_CANCELLED;
+	t->cancelled = 0;
 	b->running = t;
 	pthread_mutex_unlock(&cb->lock);
 
@@ -745,7 +760,7 @@ static void __run_timer(struct hrt_cpu_base *cb, struct hrt_clock_base *b,
 	pthread_mutex_lock(&cb->lock);
 	cb->stats.timers_run++;
 	if (restart == HRT_RESTART && !tq_node_queued(&t->node) &&
-	    !(t->state & HRT_ST_CANCELLED))
+	    !t->cancelled)
 		tq_add(&b->queue, &t->node);
 	b->running = NULL;
 	if (cb->waiters)

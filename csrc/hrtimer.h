@@ -148,7 +148,8 @@ struct hrt_timer *hrt_timer_alloc(void);
 
 /*
  * Free a timer: cancels it and waits for a running callback first.
- * Must not be called from the timer's own callback.
+ * Must not be called from the timer's own callback, nor after the timer's
+ * manual domain was freed (free timers first).
  */
 void hrt_timer_free(struct hrt_timer *t);
 
