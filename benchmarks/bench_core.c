@@ -8,7 +8,11 @@
  *   core arm 1M (<domain>)                   start of 1M inactive timers
  *   core start+cancel @1M pending (<domain>) N start + cancel pairs of one
  *                                            more timer, random expiry among
- *                                            the pending ones
+ *                                            the pending ones (cache-bound)
+ *   core start+cancel @1M pending, timeout (<domain>)
+ *                                            the same with the expiry after
+ *                                            every pending one, as a new
+ *                                            network timeout would be
  *   core cancel 1M (<domain>)                cancel of the 1M pending timers
  *   core expire 1M (manual)                  re-arm them all, then one
  *                                            hrt_domain_advance runs them
@@ -134,6 +138,13 @@ static int run(const char *name, struct hrt_domain *d, long n)
 		expect(hrt_timer_cancel(x), 1, "cancel");
 	}
 	report("start+cancel @", " pending", name, n, mono_ns() - t0);
+
+	t0 = mono_ns();
+	for (long i = 0; i < n; i++) {
+		expect(hrt_timer_start_range(x, pair_exp[i] + 3600 * SEC, 0), 1, "start");
+		expect(hrt_timer_cancel(x), 1, "cancel");
+	}
+	report("start+cancel @", " pending, timeout", name, n, mono_ns() - t0);
 
 	t0 = mono_ns();
 	for (long i = 0; i < n; i++)
