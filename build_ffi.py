@@ -1,8 +1,9 @@
 """Build hrtimer_cffi._core: the C core of csrc/ behind a cffi API-mode module.
 
-The cdef is the part of csrc/hrtimer.h and csrc/hrt_builtins.h between the ``cffi:begin`` and ``cffi:end`` markers. The glue below adds the
-one ``extern "Python"`` trampoline (our ``RawTimerCallback::run``) and the
-host hooks that keep a timer's Python target alive while the timer is active.
+The cdef is the part of csrc/hrtimer.h and csrc/hrt_builtins.h between the
+``cffi:begin`` and ``cffi:end`` markers. The glue below adds the one
+``extern "Python"`` trampoline (our ``RawTimerCallback::run``) and the host
+hooks that keep a timer's Python target alive while the timer is active.
 """
 
 from __future__ import annotations

@@ -103,8 +103,8 @@ def report_unraisable(exc: BaseException, msg: str, obj: object) -> None:
     args = _UnraisableHookArgs((type(exc), exc, exc.__traceback__, msg, obj))
     try:
         sys.unraisablehook(args)
-    except BaseException:  # noqa: BLE001 - a broken hook must not kill the expiry thread
-        pass
+    except BaseException:
+        pass  # a broken hook must not kill the expiry thread
 
 
 # ---------------------------------------------------------------- host, exit, fork
