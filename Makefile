@@ -42,8 +42,8 @@ pytest: install
 	$(VPY) -m pytest -q tests
 
 lint: install
-	$(VPY) -m ruff check src tests benchmarks build_ffi.py
-	$(VPY) -m mypy --strict src
+	$(VPY) -m ruff check src tests benchmarks examples build_ffi.py
+	$(VPY) -m mypy --strict src examples/typed_example.py
 
 bench: install
 	$(VPY) benchmarks/run_all.py

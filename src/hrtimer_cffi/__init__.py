@@ -19,11 +19,26 @@ States of a timer, and what moves it between them::
 * **Stopped**: not queued, no callback running (``is_active()`` is False).
 * **Queued**: armed, waiting in its clock base (``is_queued()``).
 * **Running**: its callback executes now (``is_callback_running()``); it may
-  also be Queued again if the callback re-armed it.
+  also be Queued again if it was re-armed meanwhile (by the callback or
+  another thread).
 * **start** arms (or re-arms) it; **cancel** removes it from the queue and
   waits for a running callback; **expire** runs the callback once the soft
   expiry has passed; **restart** re-queues it at its current (forwarded)
-  expiry when the callback returns ``TimerRestart.RESTART``.
+  expiry when the callback returns ``TimerRestart.RESTART`` (a ``start``
+  from the callback re-arms it too, if its handle is kept or detached).
+
+Pointer kinds: ``start`` is shared (the core keeps the object alive while
+its timer is Queued or Running; the handle may be ``detach()``-ed),
+``start_pinned`` gives a handle that cannot be detached, and the timer is
+Stopped when ``start_scoped`` returns or a ``scoped`` block ends. Dropping a handle that is
+not detached cancels the timer and waits for a running callback (never for
+the callback that drops it); a handle superseded by a later ``start`` no
+longer cancels on drop.
+
+Errors: bad arguments raise TypeError or ValueError before anything is
+armed; ``TimerStateError`` (an ``HrTimerError`` and a ``RuntimeError``) for
+what the timer's state forbids; an exception in a callback goes to
+``sys.unraisablehook`` and that timer is not restarted.
 
 Times are int nanoseconds; see ``now``, ``us``, ``ms``, ``s``.
 """
@@ -31,9 +46,10 @@ Times are int nanoseconds; see ``now``, ``us``, ``ms``, ``s``.
 from __future__ import annotations
 
 from . import _binding as _binding
+from . import aio as aio
+from . import testing as testing
 from ._units import ClockId, TimerMode, TimerRestart, ms, now, s, us
 from .arc import ArcTimerHandle
-from . import testing as testing
 from .calls import call_at, call_every, call_later
 from .ctimer import CTimer, EventfdTimer, ExpiryCounter, LatencyRecorder
 from .errors import HrTimerError, TimerStateError
@@ -75,6 +91,7 @@ __all__ = [
     "TimerRestart",
     "TimerStateError",
     "UnsafeTimerPointer",
+    "aio",
     "call_at",
     "call_every",
     "call_later",

@@ -190,7 +190,8 @@ def timer_new(domain: CData, clock: int, mode: int, fn: CData = None, data: CDat
 
 def timer_start(c: CData, expires: int, slack: int, target: object) -> None:
     """Arm a Python timer; the core keeps ``target`` alive while it is active."""
-    rc = lib.hrt_timer_start_range_data(c, expires, slack, ffi.new_handle(target))
+    handle = ffi.new_handle(target)  # the core takes its own reference if it activates
+    rc = lib.hrt_timer_start_range_data(c, expires, slack, handle)
     if rc < 0:
         raise_errno(rc, "start()")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 import math
+import operator
+from typing import SupportsIndex, cast
 
 from . import _binding as _b
 
@@ -11,9 +13,9 @@ __all__ = [
     "ClockId",
     "TimerMode",
     "TimerRestart",
+    "ms",
     "now",
     "s",
-    "ms",
     "us",
 ]
 
@@ -22,7 +24,8 @@ INT64_MAX = 2**63 - 1
 
 
 class ClockId(enum.IntEnum):
-    """The clocks a timer can run on; values equal Linux ``clockid_t``."""
+    """The clocks a timer can run on; values equal Linux ``clockid_t``.
+    ``ClockId(n)`` raises ValueError for an unknown id."""
 
     REALTIME = 0
     MONOTONIC = 1
@@ -36,7 +39,8 @@ class TimerMode(enum.IntFlag):
     ``ABS``/``REL``: how ``start(expires)`` reads ``expires``. ``HARD``: the
     callback runs on the core's expiry thread (lowest latency). ``SOFT`` (the
     default): it runs on a separate dispatch thread, so a slow callback never
-    delays a HARD one. ``PINNED`` is rejected: this core has no per-CPU bases.
+    delays a HARD one. ``PINNED`` is rejected (whatever takes a mode raises
+    ValueError): this core has no per-CPU bases.
     """
 
     ABS = 0
@@ -50,6 +54,7 @@ class TimerRestart(enum.IntEnum):
     """What a callback returns. ``None`` means ``NO_RESTART``.
 
     ``RESTART`` re-queues the timer at its *current* expiry: forward it first.
+    Any other return value raises TypeError, reported to ``sys.unraisablehook``.
     """
 
     NO_RESTART = 0
@@ -58,23 +63,27 @@ class TimerRestart(enum.IntEnum):
 
 def _int_ns(name: str, value: object) -> int:
     if type(value) is not int:
-        if isinstance(value, bool) or not isinstance(value, int):
+        # Any integer type (numpy's too) but bool; never a float.
+        if isinstance(value, bool) or not hasattr(type(value), "__index__"):
             raise TypeError(
                 f"{name} must be an int of nanoseconds, got {type(value).__name__} {value!r}"
+                + (" (convert with hrtimer_cffi.us/ms/s)" if isinstance(value, float) else "")
             )
-        value = int(value)
+        value = operator.index(cast(SupportsIndex, value))
     if not INT64_MIN <= value <= INT64_MAX:
         raise ValueError(f"{name} must fit in int64 nanoseconds, got {value}")
     return value
 
 
 def check_ns(name: str, value: object) -> int:
-    """Validate an int64 nanosecond value (any sign)."""
+    """Validate an int64 nanosecond value (any sign): TypeError for a non-int
+    (bool and float included), ValueError outside int64."""
     return _int_ns(name, value)
 
 
 def check_nonneg(name: str, value: object) -> int:
-    """Validate a non-negative int64 nanosecond value."""
+    """Validate a non-negative int64 nanosecond value; raises as ``check_ns``,
+    and ValueError below 0."""
     v = _int_ns(name, value)
     if v < 0:
         raise ValueError(f"{name} must be >= 0 ns, got {v}")
@@ -82,7 +91,8 @@ def check_nonneg(name: str, value: object) -> int:
 
 
 def check_interval(name: str, value: object) -> int:
-    """Validate a positive int64 nanosecond interval."""
+    """Validate a positive int64 nanosecond interval; raises as ``check_ns``,
+    and ValueError at or below 0."""
     v = _int_ns(name, value)
     if v <= 0:
         raise ValueError(f"{name} must be > 0 ns, got {v}")
@@ -90,7 +100,8 @@ def check_interval(name: str, value: object) -> int:
 
 
 def check_clock(value: object) -> ClockId:
-    """Validate a clock: a ``ClockId`` or its int value."""
+    """Validate a clock: a ``ClockId`` or its int value. TypeError for a
+    non-int, ValueError for an unknown clock id."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"clock must be a ClockId, got {type(value).__name__} {value!r}")
     try:
@@ -101,7 +112,8 @@ def check_clock(value: object) -> ClockId:
 
 
 def check_mode(value: object) -> TimerMode:
-    """Validate timer mode bits."""
+    """Validate timer mode bits. TypeError for a non-int, ValueError for
+    unknown bits, ``PINNED``, or ``SOFT`` with ``HARD``."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"mode must be a TimerMode, got {type(value).__name__} {value!r}")
     if value & ~0xF or value < 0:
@@ -129,22 +141,27 @@ def _scale(name: str, x: object, factor: int) -> int:
         raise TypeError(f"{name}() takes an int or float, got {type(x).__name__} {x!r}")
     if isinstance(x, float) and not math.isfinite(x):
         raise ValueError(f"{name}() needs a finite number, got {x!r}")
-    v = round(x * factor)
+    scaled = x * factor
+    if isinstance(scaled, float) and not math.isfinite(scaled):
+        raise ValueError(f"{name}({x!r}) does not fit in int64 nanoseconds")
+    v = round(scaled)
     if not INT64_MIN <= v <= INT64_MAX:
         raise ValueError(f"{name}({x!r}) does not fit in int64 nanoseconds")
     return v
 
 
 def us(x: float) -> int:
-    """Microseconds to int nanoseconds."""
+    """Microseconds (int or float) to int nanoseconds, rounded. Raises
+    TypeError for another type (bool included), ValueError for a non-finite
+    float or a result outside int64."""
     return _scale("us", x, 1_000)
 
 
 def ms(x: float) -> int:
-    """Milliseconds to int nanoseconds."""
+    """Milliseconds (int or float) to int nanoseconds, rounded; raises as ``us``."""
     return _scale("ms", x, 1_000_000)
 
 
 def s(x: float) -> int:
-    """Seconds to int nanoseconds."""
+    """Seconds (int or float) to int nanoseconds, rounded; raises as ``us``."""
     return _scale("s", x, 1_000_000_000)

@@ -17,18 +17,19 @@ __all__ = ["ArcTimerHandle", "start"]
 
 
 class ArcTimerHandle(TimerHandle):
-    """Handle from ``start()``: dropping it cancels unless ``detach()``-ed."""
+    """Handle from ``start()``: dropping it cancels unless ``detach()``-ed.
+    Its methods never raise."""
 
     __slots__ = ()
 
     def detach(self) -> None:
         """Dropping this handle will no longer cancel the timer; the handle
-        stays usable for ``cancel()`` and introspection."""
+        stays usable for ``cancel()`` and introspection. Never raises."""
         self._detached = True
 
 
 def start(target: HasTimer, expires: object, slack: object = 0) -> ArcTimerHandle:
-    """Arm ``target``'s timer; see ``HasTimer.start``."""
+    """Arm ``target``'s timer; see ``HasTimer.start`` (raises the same)."""
     timer = target._hrt_timer()
-    timer._start(target, expires, slack)
-    return ArcTimerHandle(timer, target)
+    e, sl = timer._check_start(expires, slack)
+    return ArcTimerHandle(timer, target, timer._arm(target, e, sl))

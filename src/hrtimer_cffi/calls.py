@@ -1,7 +1,9 @@
 """Plain callables on timers: ``call_later``, ``call_at``, ``call_every``.
 
 Their handles come back detached, as asyncio's do: a discarded handle does not
-cancel the call; ``handle.cancel()`` does.
+cancel the call; ``handle.cancel()`` does. ``slack`` and ``hard`` are
+keyword-only and never passed to ``fn``; wrap ``fn`` in ``functools.partial``
+for keyword arguments of its own.
 """
 
 from __future__ import annotations
@@ -9,7 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ._units import ClockId, TimerMode, TimerRestart, check_clock, check_interval, check_nonneg
+from ._units import (
+    ClockId,
+    TimerMode,
+    TimerRestart,
+    check_clock,
+    check_interval,
+    check_nonneg,
+    check_ns,
+)
 from .arc import ArcTimerHandle
 from .timer import CallbackContext, HasTimer, Timer, TimerField
 
@@ -17,7 +27,8 @@ __all__ = ["Call", "PeriodicCall", "call_at", "call_every", "call_later"]
 
 
 class Call(HasTimer):
-    """The target of ``call_later``/``call_at``: calls ``fn(*args)`` once."""
+    """The target of ``call_later``/``call_at``: calls ``fn(*args)`` once.
+    What ``fn`` raises goes to ``sys.unraisablehook``."""
 
     timer = TimerField()
 
@@ -27,6 +38,7 @@ class Call(HasTimer):
         self.args = args
 
     def run(self, ctx: CallbackContext) -> TimerRestart | None:
+        """Call ``fn(*args)``; raises what it raises."""
         self.fn(*self.args)
         return None
 
@@ -37,7 +49,9 @@ class Call(HasTimer):
 class PeriodicCall(HasTimer):
     """The target of ``call_every``: calls ``fn(*args)`` every ``interval``
     without drift. ``runs`` counts calls, ``overruns`` intervals skipped
-    because a call came late; ``runs + overruns`` equals elapsed intervals."""
+    because a call came late; ``runs + overruns`` equals elapsed intervals.
+    If ``fn`` raises, the exception goes to ``sys.unraisablehook`` and the
+    calls stop."""
 
     timer = TimerField()
 
@@ -52,9 +66,18 @@ class PeriodicCall(HasTimer):
         self.overruns = 0
 
     def run(self, ctx: CallbackContext) -> TimerRestart:
+        """Call ``fn(*args)``, forward by whole intervals, restart; raises what
+        ``fn`` raises."""
         self.runs += 1
         self.fn(*self.args)
-        self.overruns += ctx.forward(ctx.now, self.interval) - 1
+        # Forward from the time fn returned: intervals that passed while it
+        # ran are overruns, not calls to catch up.
+        n = ctx.forward_now(self.interval)
+        if n == 0:
+            # With slack it may run before the hard expiry, where forward
+            # adds nothing and the timer would fire again at once.
+            n = ctx.forward(ctx.timer.expires, self.interval)
+        self.overruns += n - 1
         return TimerRestart.RESTART
 
     def __repr__(self) -> str:
@@ -70,6 +93,7 @@ def _mode(hard: bool, rel: bool) -> TimerMode:
 
 
 def check_fn(fn: object) -> None:
+    """Raise TypeError unless ``fn`` is callable."""
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__} {fn!r}")
 
@@ -81,7 +105,8 @@ def call_later(
 
     ``hard=True`` runs it on the expiry thread (lowest latency; keep it short).
     Returns a detached handle. Raises TypeError/ValueError before arming for a
-    non-int or negative delay or slack, or a non-callable fn.
+    non-int or negative delay or slack (or one outside int64), a non-bool
+    ``hard``, or a non-callable fn.
     """
     d = check_nonneg("delay", delay)
     check_fn(fn)
@@ -100,8 +125,12 @@ def call_at(
     hard: bool = False,
 ) -> ArcTimerHandle:
     """Call ``fn(*args)`` once at absolute ``when`` ns on ``clock`` (an absolute
-    REALTIME call follows wall-clock jumps). Returns a detached handle."""
-    w = check_nonneg("when", when)
+    REALTIME call follows wall-clock jumps); a time already past calls it at
+    once. Returns a detached handle. Raises TypeError/ValueError before arming
+    for a non-int ``when`` or slack (or one outside int64), a negative slack,
+    an unknown clock, a non-bool ``hard``, or a non-callable fn.
+    """
+    w = check_ns("when", when)
     check_fn(fn)
     target = Call(Timer(_mode(hard, False), check_clock(clock)), fn, args)
     handle = target.start(w, slack=slack)
@@ -120,6 +149,9 @@ def call_every(
     drift-free (the expiry is forwarded by whole intervals, never re-based on
     the late wake-up). If ``fn`` raises, the calls stop. Returns a detached
     handle; ``handle.target`` is the ``PeriodicCall`` with ``runs``/``overruns``.
+    Raises TypeError/ValueError before arming for a non-int or non-positive
+    interval, a non-int or negative slack, a non-bool ``hard``, or a
+    non-callable fn.
     """
     i = check_interval("interval", interval)
     check_fn(fn)

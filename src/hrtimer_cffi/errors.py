@@ -10,7 +10,7 @@ class HrTimerError(Exception):
 
 
 class TimerStateError(HrTimerError, RuntimeError):
-    """An operation is illegal in the timer's current state.
+    """Raised for an operation that is illegal in the timer's current state.
 
     For example ``forward()`` on a queued timer, or on a timer whose callback
     runs on another thread (Linux warns there), or a start after interpreter

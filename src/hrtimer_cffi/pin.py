@@ -15,13 +15,14 @@ __all__ = ["PinTimerHandle", "start_pinned"]
 
 
 class PinTimerHandle(TimerHandle):
-    """Handle from ``start_pinned()``; ``detach()`` raises TypeError."""
+    """Handle from ``start_pinned()`` and ``scoped()``; ``detach()`` raises
+    TypeError."""
 
     __slots__ = ()
 
 
 def start_pinned(target: HasTimer, expires: object, slack: object = 0) -> PinTimerHandle:
-    """Arm ``target``'s timer; see ``HasTimer.start_pinned``."""
+    """Arm ``target``'s timer; see ``HasTimer.start_pinned`` (raises the same)."""
     timer = target._hrt_timer()
-    timer._start(target, expires, slack)
-    return PinTimerHandle(timer, target)
+    e, sl = timer._check_start(expires, slack)
+    return PinTimerHandle(timer, target, timer._arm(target, e, sl))

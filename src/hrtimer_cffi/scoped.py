@@ -3,36 +3,56 @@ for the extent of a call or a ``with`` block, and dead when it ends."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from .pin import PinTimerHandle, start_pinned
+from .pin import PinTimerHandle
 
 if TYPE_CHECKING:
-    from .timer import HasTimer
+    from .timer import HasTimer, Timer
 
-__all__ = ["scoped", "start_scoped"]
+__all__ = ["Scope", "scoped", "start_scoped"]
 
 R = TypeVar("R")
 
 
 def start_scoped(target: HasTimer, expires: object, f: Callable[[], R], slack: object = 0) -> R:
-    """Arm, run ``f()``, then cancel and wait; see ``HasTimer.start_scoped``."""
+    """Arm, run ``f()``, then cancel and wait; see ``HasTimer.start_scoped``
+    (raises the same)."""
     if not callable(f):
-        raise TypeError(f"start_scoped() needs a callable f, got {type(f).__name__}")
-    handle = start_pinned(target, expires, slack)
-    try:
+        raise TypeError(f"start_scoped() needs a callable f, got {type(f).__name__} {f!r}")
+    with Scope(target, expires, slack):
         return f()
-    finally:
-        handle.cancel()
 
 
-@contextmanager
-def scoped(target: HasTimer, expires: object, slack: object = 0) -> Iterator[PinTimerHandle]:
-    """Context manager: armed inside the block, dead after it."""
-    handle = start_pinned(target, expires, slack)
-    try:
-        yield handle
-    finally:
-        handle.cancel()
+class Scope:
+    """The context manager ``HasTimer.scoped()`` returns: arguments are checked
+    when it is made (TypeError/ValueError, nothing armed); entering arms the
+    timer and yields its pinned handle; leaving cancels and waits, whether the
+    block raised or not. Entering it a second time raises RuntimeError."""
+
+    __slots__ = ("_expires", "_handle", "_slack", "_target", "_timer")
+
+    def __init__(self, target: HasTimer, expires: object, slack: object = 0) -> None:
+        self._target = target
+        self._timer: Timer = target._hrt_timer()
+        self._expires, self._slack = self._timer._check_start(expires, slack)
+        self._handle: PinTimerHandle | None = None
+
+    def __enter__(self) -> PinTimerHandle:
+        if self._handle is not None:
+            raise RuntimeError("a scoped() context manager cannot be entered twice")
+        timer = self._timer
+        self._handle = PinTimerHandle(
+            timer, self._target, timer._arm(self._target, self._expires, self._slack)
+        )
+        return self._handle
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._handle is not None
+        self._handle.cancel()
+
+
+def scoped(target: HasTimer, expires: object, slack: object = 0) -> Scope:
+    """``Scope(target, expires, slack)``; see ``HasTimer.scoped`` (raises the same)."""
+    return Scope(target, expires, slack)

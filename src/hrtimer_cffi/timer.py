@@ -8,9 +8,18 @@ them.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar, Protocol, TypeVar, overload, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Protocol,
+    TypeVar,
+    overload,
+    runtime_checkable,
+)
 
 from . import _binding as _b
 from ._binding import CData
@@ -24,6 +33,10 @@ from ._units import (
     check_nonneg,
     check_ns,
 )
+
+if TYPE_CHECKING:
+    from .arc import ArcTimerHandle
+    from .pin import PinTimerHandle
 
 __all__ = [
     "CallbackContext",
@@ -40,16 +53,21 @@ __all__ = [
 
 R = TypeVar("R")
 
+# Every successful start() gets the next number; a handle remembers the one
+# of the start that made it (see TimerHandle: only the newest one cancels on drop).
+_arm_seq = itertools.count(1)
 
 
 class Timer:
     """The intrusive timer embedded in a ``HasTimer`` object (the seed's ``Timer<T>``).
 
-    Mode and clock are fixed at creation. Times are int ns on ``clock``.
-    Raises TypeError/ValueError for a bad mode or clock.
+    Mode and clock are fixed at creation. Times are int ns on ``clock``; a
+    relative REALTIME timer runs on MONOTONIC, as in Linux (``clock`` tells
+    which). Raises TypeError/ValueError for a bad mode or clock (ValueError for
+    ``TimerMode.PINNED`` and for SOFT together with HARD).
     """
 
-    __slots__ = ("__weakref__", "_c", "_domain", "clock", "mode")
+    __slots__ = ("__weakref__", "_c", "_domain", "_gen", "clock", "mode")
 
     def __init__(
         self,
@@ -61,6 +79,7 @@ class Timer:
         self.mode: TimerMode = check_mode(mode)
         requested = check_clock(clock)
         self._domain = _domain
+        self._gen = 0
         self._c: CData = _b.timer_new(
             None if _domain is None else _domain._d, requested, self.mode, *self._callback()
         )
@@ -73,13 +92,20 @@ class Timer:
 
     # -- arming (used by the pointer kinds) --------------------------------
 
-    def _start(self, target: object, expires: object, slack: object) -> None:
+    def _check_start(self, expires: object, slack: object) -> tuple[int, int]:
+        """Validated (expires, slack) for a start; raises TypeError/ValueError."""
         if self.mode & TimerMode.REL:
             e = check_nonneg("expires (relative)", expires)
         else:
             e = check_ns("expires", expires)
-        sl = check_nonneg("slack", slack) if slack else 0
-        _b.timer_start(self._c, e, sl, target)
+        return e, check_nonneg("slack", slack)
+
+    def _arm(self, target: object, expires: int, slack: int) -> int:
+        """Arm with validated values; returns this start's generation number."""
+        _b.timer_start(self._c, expires, slack, target)
+        gen = next(_arm_seq)
+        self._gen = gen
+        return gen
 
     def _cancel(self) -> bool:
         return bool(_b.timer_cancel(self._c))
@@ -92,52 +118,56 @@ class Timer:
     def forward(self, now: int, interval: int) -> int:
         """Advance the expiry by whole ``interval``s until it is after ``now``.
 
-        Returns the number of intervals added (0 if ``now`` is before the
-        expiry). Legal only while the timer is neither queued nor running, or
-        from its own callback: else raises ``TimerStateError``. Raises
-        TypeError/ValueError for bad arguments (``interval`` must be > 0).
+        Returns the number of intervals added (0 if ``now`` is before the hard
+        expiry), as Linux's ``hrtimer_forward``. The soft expiry moves with it
+        (the slack is kept). Legal while the timer is neither queued nor
+        running, or from its own callback; else raises ``TimerStateError``.
+        Raises TypeError (non-int) or ValueError (``interval`` <= 0, outside
+        int64) for bad arguments.
         """
         return _b.timer_forward(self._c, check_ns("now", now), check_interval("interval", interval))
 
     def forward_now(self, interval: int) -> int:
-        """``forward(now on the timer's clock, interval)``; same rules and errors."""
+        """``forward(now on the timer's clock, interval)``; same rules, and
+        raises as ``forward``."""
         return _b.timer_forward_now(self._c, check_interval("interval", interval))
 
     # -- introspection -------------------------------------------------------
 
     @property
     def expires(self) -> int:
-        """Hard expiry: absolute ns on the timer's clock."""
+        """Hard expiry: absolute ns on the timer's clock. Never raises."""
         return int(_b.timer_expires(self._c))
 
     @property
     def soft_expires(self) -> int:
-        """Soft expiry (hard expiry minus slack): absolute ns on the timer's clock."""
+        """Soft expiry (hard expiry minus slack): absolute ns on the timer's
+        clock. Never raises."""
         return int(_b.timer_soft_expires(self._c))
 
     def remaining(self) -> int:
-        """ns until the hard expiry (negative if overdue)."""
+        """ns until the hard expiry (negative if overdue). Never raises."""
         return int(_b.timer_remaining(self._c))
 
     def now(self) -> int:
-        """Now on the timer's clock."""
+        """Now on the timer's clock (its ManualClock's, if it has one). Never raises."""
         return int(_b.timer_now(self._c))
 
     def is_active(self) -> bool:
-        """Queued or its callback running."""
+        """Queued or its callback running (Linux ``hrtimer_active``). Never raises."""
         return bool(_b.timer_is_active(self._c))
 
     def is_queued(self) -> bool:
-        """Armed and waiting to expire."""
+        """Armed and waiting to expire. Never raises."""
         return bool(_b.timer_is_queued(self._c))
 
     def is_callback_running(self) -> bool:
-        """Its callback is executing right now."""
+        """Its callback is executing right now. Never raises."""
         return bool(_b.timer_is_running(self._c))
 
     def _state(self) -> str:
         if self.is_callback_running():
-            return "running"
+            return "running+queued" if self.is_queued() else "running"
         return "queued" if self.is_queued() else "stopped"
 
     def __repr__(self) -> str:
@@ -148,8 +178,10 @@ class Timer:
 
 
 class CallbackContext:
-    """What a callback receives: its timer, the time the expiry run started,
-    and ``forward``/``forward_now`` (legal here, while the callback runs)."""
+    """What a callback receives: its ``timer``, ``now`` (the time, on the
+    timer's clock, at which the expiry run that calls it started) and
+    ``forward``/``forward_now``, legal here while the callback runs; they
+    raise as ``Timer.forward``."""
 
     __slots__ = ("now", "timer")
 
@@ -158,11 +190,13 @@ class CallbackContext:
         self.now = now
 
     def forward(self, now: int, interval: int) -> int:
-        """``self.timer.forward(now, interval)``: returns intervals added."""
+        """``self.timer.forward(now, interval)``: returns intervals added.
+        Raises as ``Timer.forward``."""
         return self.timer.forward(now, interval)
 
     def forward_now(self, interval: int) -> int:
-        """``self.timer.forward_now(interval)``: returns intervals added."""
+        """``self.timer.forward_now(interval)``: returns intervals added.
+        Raises as ``Timer.forward``."""
         return self.timer.forward_now(interval)
 
     def __repr__(self) -> str:
@@ -171,18 +205,25 @@ class CallbackContext:
 
 @runtime_checkable
 class TimerCallback(Protocol):
-    """The seed's ``TimerCallback``: what a timer runs when it expires."""
+    """The seed's ``TimerCallback``: what a timer runs when it expires.
+
+    An exception raised by ``run`` goes to ``sys.unraisablehook`` and the
+    timer is not restarted; so does a return value that is neither None nor
+    a ``TimerRestart``.
+    """
 
     def run(self, ctx: CallbackContext) -> TimerRestart | None:
         """Called on expiry. Return ``RESTART`` to re-queue at the (forwarded)
-        expiry; ``None`` or ``NO_RESTART`` to stop."""
+        expiry; ``None`` or ``NO_RESTART`` to stop. What it raises goes to
+        ``sys.unraisablehook``."""
         ...
 
 
 class RawTimerCallback(Protocol):
     """The seed's ``RawTimerCallback::run``: called by C with the C timer, the
     handle of its target and the expiry run's now; returns ``enum hrt_restart``.
-    The binding's ``_hrt_trampoline`` is the one implementation."""
+    The binding's ``_hrt_trampoline`` is the one implementation; it never
+    raises (errors go to ``sys.unraisablehook``)."""
 
     def __call__(self, timer: Any, data: Any, now: int) -> int: ...
 
@@ -190,41 +231,49 @@ class RawTimerCallback(Protocol):
 class TimerHandle:
     """A handle to a started timer (the seed's ``TimerHandle``).
 
-    Dropping it (``del``, scope exit, garbage collection) cancels the timer
-    and waits for a running callback, unless it was detached; dropped inside
-    its own timer's callback it cancels without waiting. Use as a context
-    manager to cancel on leaving the block.
+    Dropping it (``del``, scope exit, garbage collection, from any thread)
+    cancels the timer and waits for a running callback, unless it was
+    detached; dropped inside its own timer's callback it cancels without
+    waiting. A timer may have several handles: ``cancel()`` works through any
+    of them, but only the handle of the newest ``start`` cancels on drop, so
+    ``h = t.start(a); h = t.start(b)`` leaves the timer armed at ``b``.
+    Leaving a ``with`` block cancels and waits, whatever the handle.
+    Handles are made by the pointer kinds (``HasTimer.start`` and friends),
+    not by users. Only ``detach()`` of a non-shared handle raises.
     """
 
-    __slots__ = ("__weakref__", "_detached", "_target", "_timer")
+    __slots__ = ("__weakref__", "_detached", "_gen", "_target", "_timer")
 
-    def __init__(self, timer: Timer, target: object) -> None:
+    def __init__(self, timer: Timer, target: object, gen: int | None = None) -> None:
         self._timer = timer
         self._target = target
         self._detached = False
+        self._gen = timer._gen if gen is None else gen
 
     @property
     def target(self) -> Any:
-        """The callback target (the object that was started)."""
+        """The callback target (the object that was started). Never raises."""
         return self._target
 
     @property
     def timer(self) -> Timer:
-        """The target's ``Timer``."""
+        """The target's ``Timer``. Never raises."""
         return self._timer
 
     @property
     def detached(self) -> bool:
-        """True if dropping this handle no longer cancels the timer."""
+        """True if dropping this handle no longer cancels the timer. Never raises."""
         return self._detached
 
     def cancel(self) -> bool:
         """Cancel; True if the timer was queued. Waits for a running callback to
-        return, except when called from that very callback (no deadlock)."""
+        return, except when called from that very callback (no deadlock): there
+        it also stops a ``RESTART`` from re-queueing. Never raises."""
         return self._timer._cancel()
 
     def try_to_cancel(self) -> int:
-        """1: was queued and is removed; 0: was not active; -1: callback running now."""
+        """1: was queued and is removed; 0: was not active; -1: its callback is
+        running now (nothing done). Never waits, never raises."""
         return self._timer._try_to_cancel()
 
     def detach(self) -> None:
@@ -240,11 +289,14 @@ class TimerHandle:
         self._timer._cancel()
 
     def __del__(self) -> None:
-        if not self._detached and not _b.is_closed():
-            self._timer._cancel()
+        if self._detached or self._timer._gen != self._gen or _b.is_closed():
+            return
+        self._timer._cancel()
 
     def __repr__(self) -> str:
         extra = " detached" if self._detached else ""
+        if self._timer._gen != self._gen:
+            extra += " superseded"
         return f"<{type(self).__name__} {self._timer._state()}{extra} target={self._target!r}>"
 
 
@@ -252,29 +304,42 @@ _H = TypeVar("_H", bound=TimerHandle)
 
 
 class TimerPointer(Protocol):
-    """Pointer kinds whose handle may be leaked safely (``start``)."""
+    """Pointer kinds whose handle may be leaked safely (``start``).
+    ``start`` raises TypeError/ValueError for bad input, before arming."""
 
-    def start(self, expires: int, *, slack: int = 0) -> TimerHandle: ...
+    def start(self, expires: int, *, slack: int = 0) -> TimerHandle:
+        """Arm (re-arm if armed); raises TypeError/ValueError before arming."""
+        ...
 
 
 class UnsafeTimerPointer(Protocol):
-    """Pointer kinds whose handle must not be leaked (``start_pinned``)."""
+    """Pointer kinds whose handle must not be leaked (``start_pinned``).
+    ``start_pinned`` raises TypeError/ValueError for bad input, before arming."""
 
-    def start_pinned(self, expires: int, *, slack: int = 0) -> TimerHandle: ...
+    def start_pinned(self, expires: int, *, slack: int = 0) -> TimerHandle:
+        """Arm (re-arm if armed); raises TypeError/ValueError before arming."""
+        ...
 
 
 class ScopedTimerPointer(Protocol):
-    """Pointer kinds started for the extent of a call (``start_scoped``)."""
+    """Pointer kinds started for the extent of a call (``start_scoped``).
+    ``start_scoped`` raises TypeError/ValueError for bad input, before
+    arming, and whatever ``f`` raises, after the timer is dead."""
 
-    def start_scoped(self, expires: int, f: Callable[[], R], *, slack: int = 0) -> R: ...
+    def start_scoped(self, expires: int, f: Callable[[], R], *, slack: int = 0) -> R:
+        """Arm, call ``f()``, cancel and wait; raises TypeError/ValueError
+        before arming, and what ``f`` raises."""
+        ...
 
 
 class TimerField:
     """Declares the timer of a ``HasTimer`` class (the seed's ``impl_has_timer!``).
 
     ``timer = TimerField(mode=TimerMode.REL, clock=ClockId.MONOTONIC)``: each
-    instance gets its own ``Timer``, created on first access. Raises
-    TypeError/ValueError for a bad mode or clock.
+    instance gets its own ``Timer``, created on first access (thread-safe:
+    concurrent first accesses see one timer). The attribute is read-only.
+    Raises TypeError/ValueError for a bad mode or clock, when the class is
+    defined.
     """
 
     __slots__ = ("clock", "mode", "name")
@@ -296,10 +361,19 @@ class TimerField:
     def __get__(self, obj: object | None, objtype: type | None = None) -> Timer | TimerField:
         if obj is None:
             return self
-        timer = Timer(self.mode, self.clock)
-        # Stored in the instance dict: later lookups bypass this descriptor.
-        obj.__dict__[self.name] = timer
+        d = obj.__dict__
+        timer: Timer | None = d.get(self.name)
+        if timer is None:
+            # setdefault is atomic: a racing first access gets the same timer.
+            timer = d.setdefault(self.name, Timer(self.mode, self.clock))
         return timer
+
+    def __set__(self, obj: object, value: object) -> None:
+        # Replacing the timer would free it (cancelling it) behind its handles.
+        raise AttributeError(f"{type(obj).__name__}.{self.name} (a TimerField) is read-only")
+
+    def __delete__(self, obj: object) -> None:
+        raise AttributeError(f"{type(obj).__name__}.{self.name} (a TimerField) is read-only")
 
     def __repr__(self) -> str:
         return f"TimerField(mode={self.mode!r}, clock={self.clock!r})"
@@ -311,7 +385,8 @@ class HasTimer:
     Declare it with a ``TimerField`` class attribute and implement
     ``run(self, ctx)`` (``TimerCallback``). ``start``/``schedule`` return a
     shared handle, ``start_pinned`` a pinned one, ``start_scoped`` and
-    ``scoped`` run code while the timer is armed.
+    ``scoped`` run code while the timer is armed. Defining a subclass with
+    two TimerFields raises TypeError.
     """
 
     _hrt_field: ClassVar[str] = ""
@@ -328,45 +403,56 @@ class HasTimer:
             cls._hrt_field = fields[0]
 
     def run(self, ctx: CallbackContext) -> TimerRestart | None:
-        """The callback. Subclasses implement it."""
+        """The callback; subclasses implement it. Starting an object whose
+        class does not raises TypeError."""
         raise NotImplementedError(f"{type(self).__name__} must implement run(self, ctx)")
 
     def _hrt_timer(self) -> Timer:
-        name = type(self)._hrt_field
+        cls = type(self)
+        name = cls._hrt_field
         if not name:
             raise TypeError(
-                f"{type(self).__name__} has no TimerField: declare "
+                f"{cls.__name__} has no TimerField: declare "
                 "`timer = hrtimer_cffi.TimerField(...)` in the class"
             )
+        if cls.run is HasTimer.run:
+            raise TypeError(f"{cls.__name__} must implement run(self, ctx) to be started")
         timer: Timer = getattr(self, name)
         return timer
 
-    def start(self, expires: int, *, slack: int = 0) -> TimerHandle:
+    def start(self, expires: int, *, slack: int = 0) -> ArcTimerHandle:
         """Arm the timer (re-arm if armed): ``expires`` ns, relative or absolute
         by the timer's mode, firing within ``[expires, expires + slack]``.
 
         Returns a shared handle. Raises TypeError/ValueError for bad input
-        (nothing is armed then), TimerStateError after interpreter exit.
+        (non-int, negative relative expiry or slack, outside int64; a class
+        without TimerField or run), before anything is armed; TimerStateError
+        after interpreter exit has stopped the core.
         """
         return arc.start(self, expires, slack)
 
     schedule = start
 
-    def start_pinned(self, expires: int, *, slack: int = 0) -> TimerHandle:
-        """Like ``start`` but the handle cannot be detached (``UnsafeTimerPointer``)."""
+    def start_pinned(self, expires: int, *, slack: int = 0) -> PinTimerHandle:
+        """Like ``start`` (and raises as it does) but the handle cannot be
+        detached (``UnsafeTimerPointer``)."""
         return pin.start_pinned(self, expires, slack)
 
     def start_scoped(self, expires: int, f: Callable[[], R], *, slack: int = 0) -> R:
         """Arm, call ``f()``, cancel and wait; returns ``f()``'s result. When it
-        returns (or raises) the timer is inactive and its callback not running."""
+        returns (or raises) the timer is inactive and its callback not running.
+        Raises as ``start`` (and TypeError for a non-callable ``f``) before
+        arming; re-raises what ``f`` raises, after the timer is dead."""
         return scoped.start_scoped(self, expires, f, slack)
 
     schedule_scoped = start_scoped
 
     def scoped(
         self, expires: int, *, slack: int = 0
-    ) -> AbstractContextManager[TimerHandle]:
-        """Context manager form of ``start_scoped``: yields the pinned handle."""
+    ) -> AbstractContextManager[PinTimerHandle]:
+        """Context manager form of ``start_scoped``: armed on entering, dead after
+        the block; yields the pinned handle. Raises as ``start``, at this call,
+        before arming."""
         return scoped.scoped(self, expires, slack)
 
 
@@ -380,7 +466,7 @@ def _dispatch(target: Any, ctimer: CData, now: int) -> int:
         if type(r) is TimerRestart or (type(r) is int and r in (0, 1)):
             return int(r)
         raise TypeError(f"run() must return a TimerRestart or None, got {r!r}")
-    except BaseException as e:  # noqa: BLE001 - never let it reach the expiry thread
+    except BaseException as e:  # never let it reach the expiry thread
         _b.report_unraisable(e, "Exception ignored in timer callback", target)
         return 0
 
