@@ -24,6 +24,8 @@ from typing import (
 from . import _binding as _b
 from ._binding import CData
 from ._units import (
+    INT64_MAX,
+    INT64_MIN,
     ClockId,
     TimerMode,
     TimerRestart,
@@ -67,7 +69,7 @@ class Timer:
     ``TimerMode.PINNED`` and for SOFT together with HARD).
     """
 
-    __slots__ = ("__weakref__", "_c", "_domain", "_gen", "clock", "mode")
+    __slots__ = ("__weakref__", "_c", "_domain", "_gen", "_min_expires", "clock", "mode")
 
     def __init__(
         self,
@@ -80,6 +82,7 @@ class Timer:
         requested = check_clock(clock)
         self._domain = _domain
         self._gen = 0
+        self._min_expires = 0 if self.mode & TimerMode.REL else INT64_MIN
         self._c: CData = _b.timer_new(
             None if _domain is None else _domain._d, requested, self.mode, *self._callback()
         )
@@ -94,7 +97,14 @@ class Timer:
 
     def _check_start(self, expires: object, slack: object) -> tuple[int, int]:
         """Validated (expires, slack) for a start; raises TypeError/ValueError."""
-        if self.mode & TimerMode.REL:
+        if (
+            type(expires) is int
+            and type(slack) is int
+            and self._min_expires <= expires <= INT64_MAX
+            and 0 <= slack <= INT64_MAX
+        ):
+            return expires, slack
+        if self._min_expires == 0:
             e = check_nonneg("expires (relative)", expires)
         else:
             e = check_ns("expires", expires)
@@ -269,12 +279,12 @@ class TimerHandle:
         """Cancel; True if the timer was queued. Waits for a running callback to
         return, except when called from that very callback (no deadlock): there
         it also stops a ``RESTART`` from re-queueing. Never raises."""
-        return self._timer._cancel()
+        return bool(_b.timer_cancel(self._timer._c))
 
     def try_to_cancel(self) -> int:
         """1: was queued and is removed; 0: was not active; -1: its callback is
         running now (nothing done). Never waits, never raises."""
-        return self._timer._try_to_cancel()
+        return int(_b.timer_try_to_cancel(self._timer._c))
 
     def detach(self) -> None:
         """Only shared handles (from ``start()``) can detach: raises TypeError."""
@@ -390,6 +400,7 @@ class HasTimer:
     """
 
     _hrt_field: ClassVar[str] = ""
+    _hrt_startable: ClassVar[bool] = False  # has a TimerField and implements run
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -401,6 +412,7 @@ class HasTimer:
             raise TypeError(f"{cls.__name__} declares more than one TimerField: {fields}")
         if fields:
             cls._hrt_field = fields[0]
+        cls._hrt_startable = bool(cls._hrt_field) and cls.run is not HasTimer.run
 
     def run(self, ctx: CallbackContext) -> TimerRestart | None:
         """The callback; subclasses implement it. Starting an object whose
@@ -409,6 +421,12 @@ class HasTimer:
 
     def _hrt_timer(self) -> Timer:
         cls = type(self)
+        if cls._hrt_startable:
+            try:
+                timer: Timer = self.__dict__[cls._hrt_field]
+                return timer
+            except KeyError:
+                pass
         name = cls._hrt_field
         if not name:
             raise TypeError(
@@ -417,7 +435,7 @@ class HasTimer:
             )
         if cls.run is HasTimer.run:
             raise TypeError(f"{cls.__name__} must implement run(self, ctx) to be started")
-        timer: Timer = getattr(self, name)
+        timer = getattr(self, name)
         return timer
 
     def start(self, expires: int, *, slack: int = 0) -> ArcTimerHandle:
