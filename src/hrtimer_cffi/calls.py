@@ -108,12 +108,7 @@ def call_later(
     non-int or negative delay or slack (or one outside int64), a non-bool
     ``hard``, or a non-callable fn.
     """
-    d = check_nonneg("delay", delay)
-    check_fn(fn)
-    target = Call(Timer(_mode(hard, True)), fn, args)
-    handle = target.start(d, slack=slack)
-    handle.detach()
-    return handle
+    return later(None, delay, fn, args, slack, hard)
 
 
 def call_at(
@@ -130,12 +125,7 @@ def call_at(
     for a non-int ``when`` or slack (or one outside int64), a negative slack,
     an unknown clock, a non-bool ``hard``, or a non-callable fn.
     """
-    w = check_ns("when", when)
-    check_fn(fn)
-    target = Call(Timer(_mode(hard, False), check_clock(clock)), fn, args)
-    handle = target.start(w, slack=slack)
-    handle.detach()
-    return handle
+    return at(None, when, fn, args, clock, slack, hard)
 
 
 def call_every(
@@ -153,9 +143,45 @@ def call_every(
     interval, a non-int or negative slack, a non-bool ``hard``, or a
     non-callable fn.
     """
+    return every(None, interval, fn, args, slack, hard)
+
+
+# The implementations, shared with testing.ManualClock (domain: its base).
+
+
+def later(
+    domain: Any, delay: object, fn: Callable[..., object], args: tuple[Any, ...],
+    slack: int, hard: bool,
+) -> ArcTimerHandle:
+    """``call_later`` on ``domain`` (None: the real base)."""
+    d = check_nonneg("delay", delay)
+    check_fn(fn)
+    target = Call(Timer(_mode(hard, True), _domain=domain), fn, args)
+    return _detached(target.start(d, slack=slack))
+
+
+def at(
+    domain: Any, when: object, fn: Callable[..., object], args: tuple[Any, ...],
+    clock: object, slack: int, hard: bool,
+) -> ArcTimerHandle:
+    """``call_at`` on ``domain`` (None: the real base)."""
+    w = check_ns("when", when)
+    check_fn(fn)
+    target = Call(Timer(_mode(hard, False), check_clock(clock), _domain=domain), fn, args)
+    return _detached(target.start(w, slack=slack))
+
+
+def every(
+    domain: Any, interval: object, fn: Callable[..., object], args: tuple[Any, ...],
+    slack: int, hard: bool,
+) -> ArcTimerHandle:
+    """``call_every`` on ``domain`` (None: the real base)."""
     i = check_interval("interval", interval)
     check_fn(fn)
-    target = PeriodicCall(Timer(_mode(hard, True)), i, fn, args)
-    handle = target.start(i, slack=slack)
+    target = PeriodicCall(Timer(_mode(hard, True), _domain=domain), i, fn, args)
+    return _detached(target.start(i, slack=slack))
+
+
+def _detached(handle: ArcTimerHandle) -> ArcTimerHandle:
     handle.detach()
     return handle

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _binding as _b
-from ._units import ClockId, TimerMode, check_clock, check_interval, check_nonneg, check_ns
+from . import calls
+from ._units import ClockId, TimerMode, check_clock, check_nonneg, check_ns
 from .arc import ArcTimerHandle
-from .calls import Call, PeriodicCall, check_fn
 from .errors import TimerStateError
 from .timer import HasTimer, Timer, TimerField
 
@@ -67,31 +67,26 @@ class ManualClock:
         obj.__dict__[name] = timer
         return timer
 
-    def call_later(self, delay: int, fn: Callable[..., object], *args: Any) -> ArcTimerHandle:
-        """``call_later`` on this clock."""
-        d = check_nonneg("delay", delay)
-        check_fn(fn)
-        h = Call(self.timer(TimerMode.REL), fn, args).start(d)
-        h.detach()
-        return h
+    def call_later(
+        self, delay: int, fn: Callable[..., object], *args: Any, slack: int = 0,
+        hard: bool = False,
+    ) -> ArcTimerHandle:
+        """``hrtimer_cffi.call_later`` on this clock; raises as it does."""
+        return calls.later(self, delay, fn, args, slack, hard)
 
-    def call_at(self, when: int, fn: Callable[..., object], *args: Any) -> ArcTimerHandle:
-        """``call_at`` on this clock's MONOTONIC."""
-        w = check_ns("when", when)
-        check_fn(fn)
-        h = Call(self.timer(TimerMode.ABS), fn, args).start(w)
-        h.detach()
-        return h
+    def call_at(
+        self, when: int, fn: Callable[..., object], *args: Any,
+        clock: ClockId = ClockId.MONOTONIC, slack: int = 0, hard: bool = False,
+    ) -> ArcTimerHandle:
+        """``hrtimer_cffi.call_at`` on this clock; raises as it does."""
+        return calls.at(self, when, fn, args, clock, slack, hard)
 
     def call_every(
-        self, interval: int, fn: Callable[..., object], *args: Any
+        self, interval: int, fn: Callable[..., object], *args: Any, slack: int = 0,
+        hard: bool = False,
     ) -> ArcTimerHandle:
-        """``call_every`` on this clock."""
-        i = check_interval("interval", interval)
-        check_fn(fn)
-        h = PeriodicCall(self.timer(TimerMode.REL), i, fn, args).start(i)
-        h.detach()
-        return h
+        """``hrtimer_cffi.call_every`` on this clock; raises as it does."""
+        return calls.every(self, interval, fn, args, slack, hard)
 
     def __del__(self) -> None:
         d = getattr(self, "_d", None)
