@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "hrt_builtins.h"
+#include "hrt_internal.h"
 
 static int clock_ok(int clock)
 {
@@ -110,15 +111,30 @@ static int64_t sat_sub(int64_t a, int64_t b)
 	return r;
 }
 
+/* True on the thread running an expiry of context `cb` (its callbacks). */
+static bool on_expiry_thread(struct hrt_cpu_base *cb)
+{
+	bool mine;
+
+	pthread_mutex_lock(&cb->lock);
+	mine = cb->in_expiry && pthread_equal(cb->cb_thread, pthread_self());
+	pthread_mutex_unlock(&cb->lock);
+	return mine;
+}
+
 /*
- * REALTIME and TAI: the kernel's hrtimer_sleeper. A HARD timer of the
- * default domain posts an eventfd the caller polls, so the sleep follows
- * what the core's wall-clock bases follow (clock sets, the test hook's
- * shift). -EINTR on a signal, -ESHUTDOWN once the domain is stopped.
+ * REALTIME and TAI: the kernel's hrtimer_sleeper. A timer of the default
+ * domain posts an eventfd the caller polls, so the sleep follows what the
+ * core's wall-clock bases follow (clock sets, the test hook's shift). The
+ * timer is HARD, or SOFT when the caller is a HARD callback (its own expiry
+ * thread could not fire it). -EINTR on a signal, -ESHUTDOWN once the domain
+ * is stopped.
  */
 static int64_t sleep_on_timer(int clock, int64_t deadline)
 {
 	struct hrt_eventfd_post post = { .fd = -1, .interval = 0 };
+	struct hrt_domain *d = hrt_default_domain();
+	int ctx = on_expiry_thread(&d->ctx[1]) ? HRT_MODE_SOFT : HRT_MODE_HARD;
 	struct pollfd pfd;
 	struct hrt_timer *t;
 	int64_t ret, late;
@@ -131,8 +147,8 @@ static int64_t sleep_on_timer(int clock, int64_t deadline)
 		close(post.fd);
 		return -ENOMEM;
 	}
-	ret = hrt_timer_setup(t, NULL, clock, HRT_MODE_ABS | HRT_MODE_HARD,
-			      hrt_cb_eventfd, &post, 0);
+	ret = hrt_timer_setup(t, d, clock, HRT_MODE_ABS | ctx, hrt_cb_eventfd,
+			      &post, 0);
 	while (ret >= 0) {
 		late = sat_sub(hrt_now(clock), deadline);
 		if (late >= 0) {

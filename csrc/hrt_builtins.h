@@ -53,9 +53,10 @@ uint64_t hrt_counter_value(const struct hrt_counter *c);
 /*
  * Sleep until `deadline` (absolute ns on `clock`). MONOTONIC and BOOTTIME:
  * clock_nanosleep(TIMER_ABSTIME) with this thread's timer slack set to 1 ns
- * for the sleep. REALTIME and TAI: a HARD timer of the default domain wakes
- * the caller (the kernel's hrtimer_sleeper), so the sleep follows wall-clock
- * jumps and the hrt_domain_shift_realtime() hook as timers do. A deadline
+ * for the sleep. REALTIME and TAI: a timer of the default domain (HARD;
+ * SOFT when called from a HARD callback) wakes the caller (the kernel's
+ * hrtimer_sleeper), so the sleep follows wall-clock jumps and the
+ * hrt_domain_shift_realtime() hook as timers do. A deadline
  * already past returns at once. Returns ns past the deadline (>= 0) when
  * done, -EINTR when a signal interrupted it (call again with the same
  * deadline to resume), -EINVAL for an unknown clock.

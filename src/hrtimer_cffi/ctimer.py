@@ -8,6 +8,7 @@ buffer), ``ExpiryCounter`` and ``EventfdTimer``.
 
 from __future__ import annotations
 
+import math
 import select
 from typing import Any
 
@@ -16,7 +17,6 @@ from ._binding import CData
 from ._units import (
     ClockId,
     TimerMode,
-    check_interval,
     check_nonneg,
     check_ns,
 )
@@ -83,7 +83,7 @@ class CTimer(Timer):
 class LatencyRecorder:
     """Measures callback lateness in C: each expiry records ``now - expires``
     (ns) until ``capacity`` samples; periodic when ``interval`` > 0 (drift-free,
-    overruns counted)."""
+    overruns counted). Raises TypeError/ValueError for bad arguments."""
 
     def __init__(
         self,
@@ -93,8 +93,10 @@ class LatencyRecorder:
         mode: TimerMode = _HARD_REL,
         clock: ClockId = ClockId.MONOTONIC,
     ) -> None:
+        self._fd = -1
         cap = _check_count("capacity", capacity, 1)
         iv = check_nonneg("interval", interval)
+        self.capacity = cap
         self._fd = _b.eventfd_new()
         self._rec, samples = _b.latency_rec_new(cap, iv, self._fd)
         self.timer = CTimer("latency", self._rec, mode, clock, keep=samples)
@@ -119,25 +121,45 @@ class LatencyRecorder:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the buffer is full; False on timeout (seconds)."""
+        if self.count >= self.capacity:
+            return True
+        if self._fd < 0:
+            return False
         p = select.poll()
         p.register(self._fd, select.POLLIN)
-        return bool(p.poll(None if timeout is None else int(timeout * 1000)))
+        ms = None if timeout is None else max(0, math.ceil(timeout * 1000))
+        return bool(p.poll(ms)) or self.count >= self.capacity
 
     def samples(self) -> list[int]:
         """The recorded lateness values, ns."""
         return _b.latency_samples(self._rec)
 
     def fileno(self) -> int:
-        """An eventfd that becomes readable when the buffer is full."""
+        """An eventfd that becomes readable when the buffer is full (-1 once
+        closed)."""
         return self._fd
 
-    def __del__(self) -> None:
+    def close(self) -> None:
+        """Cancel the timer and close the eventfd; samples stay readable."""
         timer = getattr(self, "timer", None)
         if timer is not None:
             timer.cancel()
-        if getattr(self, "_fd", -1) >= 0:
+        if self._fd >= 0:
+            # The timer object may outlive us and be restarted: never post
+            # to a closed (and perhaps reused) descriptor.
+            self._rec.done_fd = -1
             _b.fd_close(self._fd)
             self._fd = -1
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", -1) >= 0:
+            self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"<LatencyRecorder {self.count}/{self.capacity} samples "
+            f"overruns={self.overruns} timer={self.timer!r}>"
+        )
 
 
 class ExpiryCounter:
@@ -170,10 +192,17 @@ class ExpiryCounter:
         """Expiries so far."""
         return _b.counter_value(self._c)
 
+    def __repr__(self) -> str:
+        return f"<ExpiryCounter count={self.count} timer={self.timer!r}>"
+
 
 class EventfdTimer:
     """Adds 1 to an eventfd per expiry (periodic when ``interval`` > 0); poll or
-    ``loop.add_reader`` the ``fileno()``, ``read()`` the count."""
+    ``loop.add_reader`` the ``fileno()``, ``read()`` the count.
+
+    By default it makes its own eventfd; ``fd=`` posts to an existing one
+    instead (several timers may share it), which ``close()`` leaves open.
+    """
 
     def __init__(
         self,
@@ -181,13 +210,20 @@ class EventfdTimer:
         interval: int = 0,
         mode: TimerMode = _HARD_REL,
         clock: ClockId = ClockId.MONOTONIC,
+        fd: int | None = None,
     ) -> None:
+        self._fd = -1
         iv = check_nonneg("interval", interval)
-        if iv:
-            check_interval("interval", iv)
-        self._fd = _b.eventfd_new()
+        if fd is not None:
+            fd = _check_count("fd", fd, 0)
+        self._owned = fd is None
+        self._fd = _b.eventfd_new() if fd is None else fd
         self._p = _b.eventfd_post_new(self._fd, iv)
-        self.timer = CTimer("eventfd", self._p, mode, clock)
+        try:
+            self.timer = CTimer("eventfd", self._p, mode, clock)
+        except BaseException:
+            self._release_fd()
+            raise
 
     def start(self, expires: int, *, slack: int = 0) -> None:
         """Arm the timer."""
@@ -197,21 +233,36 @@ class EventfdTimer:
         """Stop it; waits for a running callback."""
         return self.timer.cancel()
 
+    def try_to_cancel(self) -> int:
+        """1 removed, 0 inactive, -1 callback running (it posts once more)."""
+        return self.timer.try_to_cancel()
+
     def fileno(self) -> int:
-        """The eventfd."""
+        """The eventfd (-1 once closed)."""
         return self._fd
 
     def read(self) -> int:
         """Expiries since the last read (0 if none; never blocks)."""
         return _b.eventfd_read(self._fd)
 
+    def _release_fd(self) -> None:
+        # The timer object may outlive us and be restarted: never post to a
+        # closed (and perhaps reused) descriptor.
+        self._p.fd = -1
+        if self._owned:
+            _b.fd_close(self._fd)
+        self._fd = -1
+
     def close(self) -> None:
-        """Cancel and close the eventfd."""
+        """Cancel the timer and stop it posting; close the eventfd if it is
+        its own. Idempotent."""
         if self._fd >= 0:
             self.timer.cancel()
-            _b.fd_close(self._fd)
-            self._fd = -1
+            self._release_fd()
 
     def __del__(self) -> None:
-        if getattr(self, "_fd", -1) >= 0:
+        if getattr(self, "_fd", -1) >= 0 and hasattr(self, "timer"):
             self.close()
+
+    def __repr__(self) -> str:
+        return f"<EventfdTimer fd={self._fd} timer={self.timer!r}>"
