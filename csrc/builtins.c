@@ -111,17 +111,6 @@ static int64_t sat_sub(int64_t a, int64_t b)
 	return r;
 }
 
-/* True on the thread running an expiry of context `cb` (its callbacks). */
-static bool on_expiry_thread(struct hrt_cpu_base *cb)
-{
-	bool mine;
-
-	pthread_mutex_lock(&cb->lock);
-	mine = cb->in_expiry && pthread_equal(cb->cb_thread, pthread_self());
-	pthread_mutex_unlock(&cb->lock);
-	return mine;
-}
-
 /*
  * REALTIME and TAI: the kernel's hrtimer_sleeper. A timer of the default
  * domain posts an eventfd the caller polls, so the sleep follows what the
@@ -134,7 +123,7 @@ static int64_t sleep_on_timer(int clock, int64_t deadline)
 {
 	struct hrt_eventfd_post post = { .fd = -1, .interval = 0 };
 	struct hrt_domain *d = hrt_default_domain();
-	int ctx = on_expiry_thread(&d->ctx[1]) ? HRT_MODE_SOFT : HRT_MODE_HARD;
+	int ctx = hrt_on_expiry_thread(&d->ctx[HRT_CTX_HARD]) ? HRT_MODE_SOFT : HRT_MODE_HARD;
 	struct pollfd pfd;
 	struct hrt_timer *t;
 	int64_t ret, late;

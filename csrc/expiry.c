@@ -61,12 +61,13 @@ void hrt_cpu_base_wake(struct hrt_cpu_base *cb)
 		while (n < 0 && errno == EINTR);
 }
 
+/* A timerfd or eventfd read returns the whole count at once: one read. */
 static void drain(int fd)
 {
 	uint64_t v;
 
-	while (read(fd, &v, sizeof(v)) > 0)
-		;
+	if (read(fd, &v, sizeof(v)) < 0)
+		return;
 }
 
 static void *expiry_main(void *arg)
@@ -75,7 +76,13 @@ static void *expiry_main(void *arg)
 	struct epoll_event ev[3];
 
 	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-	prctl(PR_SET_NAME, cb->hard ? "hrt-hard" : "hrt-soft", 0, 0, 0);
+	static const char *const names[HRT_NCTX] = {
+		[HRT_CTX_SOFT] = "hrt-soft",
+		[HRT_CTX_HARD] = "hrt-hard",
+		[HRT_CTX_HARD_HOSTED] = "hrt-hard-py",
+	};
+
+	prctl(PR_SET_NAME, names[cb->index], 0, 0, 0);
 	pthread_mutex_lock(&cb->lock);
 	while (!cb->stopping) {
 		pthread_mutex_unlock(&cb->lock);

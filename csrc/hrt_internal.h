@@ -13,6 +13,13 @@
 #include "timerqueue.h"
 
 #define HRT_NCLOCKS 4
+
+/*
+ * The expiry contexts of a domain, each with its own lock, queues and
+ * thread: SOFT timers; HARD C-callback timers; HARD hosted (Python)
+ * timers, kept apart so a HARD C callback never waits for the host's lock.
+ */
+enum { HRT_CTX_SOFT = 0, HRT_CTX_HARD = 1, HRT_CTX_HARD_HOSTED = 2, HRT_NCTX = 3 };
 #define HRT_KTIME_MAX INT64_MAX
 
 /* timer->state bits (written by setup only) */
@@ -37,11 +44,10 @@ struct hrt_cpu_base {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;   /* a callback of this context returned */
 	unsigned waiters;      /* threads waiting on cond */
-	int hard;
+	int index;             /* HRT_CTX_* */
 	struct hrt_clock_base clock_base[HRT_NCLOCKS];
 	int64_t next_event;    /* MONOTONIC ns programmed, INT64_MAX: none */
 	bool in_expiry;        /* an expiry run is in progress: it reprograms */
-	pthread_t cb_thread;   /* the thread of that run (valid if in_expiry) */
 	/* the expiry thread (real domains only) */
 	int tfd;               /* timerfd, CLOCK_MONOTONIC, absolute */
 	int rtfd;              /* timerfd, CLOCK_REALTIME, cancel-on-set */
@@ -54,7 +60,7 @@ struct hrt_cpu_base {
 };
 
 struct hrt_domain {
-	struct hrt_cpu_base ctx[2]; /* [0] soft, [1] hard */
+	struct hrt_cpu_base ctx[HRT_NCTX];
 	bool manual;
 	bool stopped;
 	_Atomic int64_t manual_now; /* manual domains: the clocks' reading */
@@ -85,6 +91,8 @@ void hrt_cpu_base_forget_thread(struct hrt_cpu_base *cb);
 
 /* hrtimer.c */
 int64_t hrt_base_now(const struct hrt_clock_base *b);
+/* True on the thread running an expiry pass of `cb` (race-free: per thread). */
+bool hrt_on_expiry_thread(const struct hrt_cpu_base *cb);
 int64_t hrt_run_expiry(struct hrt_cpu_base *cb);
 
 #endif /* HRT_INTERNAL_H */

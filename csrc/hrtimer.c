@@ -87,9 +87,17 @@ static inline bool timer_running(const struct hrt_timer *t)
 	return t->base->running == t;
 }
 
+/* The context whose expiry pass this thread is running, if any. */
+static __thread const struct hrt_cpu_base *current_cb;
+
 static inline bool on_callback_thread(const struct hrt_cpu_base *cb)
 {
-	return cb->in_expiry && pthread_equal(cb->cb_thread, pthread_self());
+	return current_cb == cb;
+}
+
+bool hrt_on_expiry_thread(const struct hrt_cpu_base *cb)
+{
+	return on_callback_thread(cb);
 }
 
 static void domain_init(struct hrt_domain *d, bool manual, int64_t start)
@@ -98,11 +106,11 @@ static void domain_init(struct hrt_domain *d, bool manual, int64_t start)
 	d->manual = manual;
 	atomic_store(&d->manual_now, start);
 	atomic_store(&d->rt_shift, 0);
-	for (int h = 0; h < 2; h++) {
+	for (int h = 0; h < HRT_NCTX; h++) {
 		struct hrt_cpu_base *cb = &d->ctx[h];
 
 		cb->domain = d;
-		cb->hard = h;
+		cb->index = h;
 		pthread_mutex_init(&cb->lock, NULL);
 		pthread_cond_init(&cb->cond, NULL);
 		cb->next_event = HRT_KTIME_MAX;
@@ -128,14 +136,14 @@ static void fork_prepare(void)
 {
 	pthread_mutex_lock(&domains_lock);
 	for (struct hrt_domain *d = domains; d; d = d->next)
-		for (int h = 0; h < 2; h++)
+		for (int h = 0; h < HRT_NCTX; h++)
 			pthread_mutex_lock(&d->ctx[h].lock);
 }
 
 static void fork_parent(void)
 {
 	for (struct hrt_domain *d = domains; d; d = d->next)
-		for (int h = 0; h < 2; h++)
+		for (int h = 0; h < HRT_NCTX; h++)
 			pthread_mutex_unlock(&d->ctx[h].lock);
 	pthread_mutex_unlock(&domains_lock);
 }
@@ -151,7 +159,7 @@ static void orphan(struct hrt_timer *t)
 static void fork_child(void)
 {
 	for (struct hrt_domain *d = domains; d; d = d->next) {
-		for (int h = 0; h < 2; h++) {
+		for (int h = 0; h < HRT_NCTX; h++) {
 			struct hrt_cpu_base *cb = &d->ctx[h];
 
 			pthread_mutex_init(&cb->lock, NULL);
@@ -247,7 +255,7 @@ int hrt_domain_free(struct hrt_domain *d)
 {
 	if (!d || !d->manual)
 		return -EINVAL;
-	for (int h = 0; h < 2; h++) {
+	for (int h = 0; h < HRT_NCTX; h++) {
 		struct hrt_cpu_base *cb = &d->ctx[h];
 
 		pthread_mutex_lock(&cb->lock);
@@ -267,7 +275,7 @@ int hrt_domain_free(struct hrt_domain *d)
 		}
 	}
 	pthread_mutex_unlock(&domains_lock);
-	for (int h = 0; h < 2; h++) {
+	for (int h = 0; h < HRT_NCTX; h++) {
 		pthread_mutex_destroy(&d->ctx[h].lock);
 		pthread_cond_destroy(&d->ctx[h].cond);
 	}
@@ -299,10 +307,19 @@ int hrt_domain_stats(struct hrt_domain *d, int hard, struct hrt_stats *out)
 		return -EINVAL;
 	if (!d)
 		d = hrt_default_domain();
-	cb = &d->ctx[hard];
-	pthread_mutex_lock(&cb->lock);
-	*out = cb->stats;
-	pthread_mutex_unlock(&cb->lock);
+	memset(out, 0, sizeof(*out));
+	for (int h = 0; h < HRT_NCTX; h++) {
+		if ((h != HRT_CTX_SOFT) != hard)
+			continue;
+		cb = &d->ctx[h];
+		pthread_mutex_lock(&cb->lock);
+		out->wakeups += cb->stats.wakeups;
+		out->timers_run += cb->stats.timers_run;
+		out->spurious += cb->stats.spurious;
+		out->reprograms += cb->stats.reprograms;
+		out->clock_sets += cb->stats.clock_sets;
+		pthread_mutex_unlock(&cb->lock);
+	}
 	return 0;
 }
 
@@ -311,7 +328,7 @@ int hrt_domain_shift_realtime(struct hrt_domain *d, int64_t delta_ns)
 	if (!d)
 		d = hrt_default_domain();
 	atomic_fetch_add(&d->rt_shift, delta_ns);
-	for (int h = 0; h < 2; h++) {
+	for (int h = 0; h < HRT_NCTX; h++) {
 		struct hrt_cpu_base *cb = &d->ctx[h];
 
 		pthread_mutex_lock(&cb->lock);
@@ -327,10 +344,10 @@ int hrt_domain_stop(struct hrt_domain *d)
 {
 	if (!d)
 		d = hrt_default_domain();
-	for (int h = 0; h < 2; h++)
+	for (int h = 0; h < HRT_NCTX; h++)
 		if (on_callback_thread(&d->ctx[h]))
 			return -EDEADLK;
-	for (int h = 0; h < 2; h++) {
+	for (int h = 0; h < HRT_NCTX; h++) {
 		struct hrt_cpu_base *cb = &d->ctx[h];
 
 		pthread_mutex_lock(&cb->lock);
@@ -397,7 +414,12 @@ int hrt_timer_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,
 	/* A relative REALTIME timer must not follow wall-clock jumps. */
 	if (clock == HRT_CLOCK_REALTIME && (mode & HRT_MODE_REL))
 		i = clock_index(HRT_CLOCK_MONOTONIC);
-	cb = &d->ctx[(mode & HRT_MODE_HARD) ? 1 : 0];
+	if (!(mode & HRT_MODE_HARD))
+		cb = &d->ctx[HRT_CTX_SOFT];
+	else if (flags & HRT_F_HOSTED)
+		cb = &d->ctx[HRT_CTX_HARD_HOSTED];
+	else
+		cb = &d->ctx[HRT_CTX_HARD];
 	tq_node_init(&t->node);
 	t->base = &cb->clock_base[i];
 	t->fn = fn;
@@ -679,6 +701,9 @@ int64_t hrt_timer_cb_now(struct hrt_timer *t)
 	if (!t || !(t->state & HRT_ST_SETUP))
 		return -EINVAL;
 	cb = t->base->cpu_base;
+	/* On its own callback's thread, running and run_now are ours: no lock. */
+	if (on_callback_thread(cb) && t->base->running == t)
+		return t->base->run_now;
 	pthread_mutex_lock(&cb->lock);
 	now = timer_running(t) ? t->base->run_now : hrt_base_now(t->base);
 	pthread_mutex_unlock(&cb->lock);
@@ -808,8 +833,10 @@ int64_t hrt_run_expiry(struct hrt_cpu_base *cb)
 	bool batch = false;
 	int64_t ran = 0, next;
 
+	const struct hrt_cpu_base *outer = current_cb;
+
 	cb->in_expiry = true;
-	cb->cb_thread = pthread_self();
+	current_cb = cb;
 	cb->stats.wakeups++;
 	for (int tries = 0;; tries++) {
 		for (int i = 0; i < HRT_NCLOCKS; i++) {
@@ -854,6 +881,7 @@ int64_t hrt_run_expiry(struct hrt_cpu_base *cb)
 	if (!ran)
 		cb->stats.spurious++;
 	cb->in_expiry = false;
+	current_cb = outer;
 	hrt_cpu_base_program(cb, next);
 	return ran;
 }
@@ -864,12 +892,16 @@ int64_t hrt_domain_advance(struct hrt_domain *d, int64_t delta_ns)
 
 	if (!d || !d->manual || delta_ns < 0)
 		return -EINVAL;
-	for (int h = 0; h < 2; h++)
+	for (int h = 0; h < HRT_NCTX; h++)
 		if (on_callback_thread(&d->ctx[h]))
 			return -EBUSY;
 	atomic_store(&d->manual_now, sat_add(atomic_load(&d->manual_now), delta_ns));
-	for (int h = 1; h >= 0; h--) {
-		struct hrt_cpu_base *cb = &d->ctx[h];
+	static const int order[HRT_NCTX] = {
+		HRT_CTX_HARD, HRT_CTX_HARD_HOSTED, HRT_CTX_SOFT,
+	};
+
+	for (int k = 0; k < HRT_NCTX; k++) {
+		struct hrt_cpu_base *cb = &d->ctx[order[k]];
 
 		pthread_mutex_lock(&cb->lock);
 		if (cb->in_expiry) {

@@ -81,7 +81,7 @@ struct hrt_host {
 	void (*batch_exit)(void);
 };
 
-/* Expiry statistics of one context (hard or soft) of a domain. */
+/* Expiry statistics of a domain's HARD or SOFT contexts. */
 struct hrt_stats {
 	uint64_t wakeups;        /* expiry runs (timerfd wake-ups or advances) */
 	uint64_t timers_run;     /* callbacks called */
@@ -124,7 +124,8 @@ int64_t hrt_domain_now(struct hrt_domain *d, int clock);
  */
 int hrt_domain_stop(struct hrt_domain *d);
 
-/* Statistics of context `hard` (1) or soft (0). 0 or -EINVAL. */
+/* Statistics of the HARD contexts (hard = 1: C and hosted summed) or the
+ * SOFT one (0). 0 or -EINVAL. */
 int hrt_domain_stats(struct hrt_domain *d, int hard, struct hrt_stats *out);
 
 /*

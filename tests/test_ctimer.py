@@ -183,14 +183,16 @@ def test_eventfd_timer_restarted_after_close_posts_nothing() -> None:
 # ---------------------------------------------------------------- no GIL
 
 
-def test_c_callbacks_run_while_python_holds_the_gil() -> None:
-    """A periodic C recorder keeps firing while the main thread spins in pure
-    Python (holding the GIL, switch interval 2 s); a Python callback (SOFT,
-    so that its wait for the GIL does not hold up the HARD expiry thread)
-    cannot run meanwhile."""
+@pytest.mark.parametrize("py_hard", [False, True], ids=["py-soft", "py-hard"])
+def test_c_callbacks_run_while_python_holds_the_gil(py_hard: bool) -> None:
+    """A periodic HARD C recorder keeps firing while the main thread spins in
+    pure Python (holding the GIL, switch interval 2 s) and a Python callback
+    is due, SOFT or HARD (HARD Python timers have an expiry thread of their
+    own, so their wait for the GIL never holds up HARD C timers); the Python
+    callback cannot run meanwhile."""
     rec = hrt.LatencyRecorder(20, interval=hrt.ms(1))
     py_runs: list[int] = []
-    p = hrt.call_every(hrt.ms(1), lambda: py_runs.append(1))
+    p = hrt.call_every(hrt.ms(1), lambda: py_runs.append(1), hard=py_hard)
     old = sys.getswitchinterval()
     sys.setswitchinterval(2.0)
     try:

@@ -64,7 +64,7 @@ static struct hrt_domain *manual_domain(void)
 /* Every queue of the domain passes tq_check (single-threaded use only). */
 static bool queues_ok(struct hrt_domain *d)
 {
-	for (int h = 0; h < 2; h++)
+	for (int h = 0; h < HRT_NCTX; h++)
 		for (int i = 0; i < HRT_NCLOCKS; i++)
 			if (tq_check(&d->ctx[h].clock_base[i].queue) != 0)
 				return false;
@@ -76,7 +76,7 @@ static size_t queued_count(struct hrt_domain *d)
 {
 	size_t n = 0;
 
-	for (int h = 0; h < 2; h++)
+	for (int h = 0; h < HRT_NCTX; h++)
 		for (int i = 0; i < HRT_NCLOCKS; i++)
 			n += d->ctx[h].clock_base[i].queue.count;
 	return n;
