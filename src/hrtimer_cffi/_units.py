@@ -99,9 +99,22 @@ def check_interval(name: str, value: object) -> int:
     return v
 
 
+_CLOCKS: dict[int, ClockId] = {c.value: c for c in ClockId}
+# Every valid mode value, so validation is one lookup (IntFlag arithmetic is slow).
+_MODES: dict[int, TimerMode] = {
+    m: TimerMode(m)
+    for m in range(16)
+    if not m & TimerMode.PINNED and (m & 0xC) != 0xC
+}
+
+
 def check_clock(value: object) -> ClockId:
     """Validate a clock: a ``ClockId`` or its int value. TypeError for a
     non-int, ValueError for an unknown clock id."""
+    if type(value) is ClockId:
+        return value
+    if type(value) is int and value in _CLOCKS:
+        return _CLOCKS[value]
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"clock must be a ClockId, got {type(value).__name__} {value!r}")
     try:
@@ -114,6 +127,10 @@ def check_clock(value: object) -> ClockId:
 def check_mode(value: object) -> TimerMode:
     """Validate timer mode bits. TypeError for a non-int, ValueError for
     unknown bits, ``PINNED``, or ``SOFT`` with ``HARD``."""
+    if type(value) is TimerMode or type(value) is int:
+        mode = _MODES.get(value)
+        if mode is not None:
+            return mode
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"mode must be a TimerMode, got {type(value).__name__} {value!r}")
     if value & ~0xF or value < 0:
@@ -131,9 +148,9 @@ def check_mode(value: object) -> TimerMode:
 
 def now(clock: ClockId = ClockId.MONOTONIC) -> int:
     """Now on ``clock`` in int nanoseconds. Raises TypeError/ValueError for a bad clock."""
-    if clock is not ClockId.MONOTONIC:
-        clock = check_clock(clock)
-    return int(_b.now(clock))
+    if clock is ClockId.MONOTONIC:
+        return _b.now(1)  # type: ignore[no-any-return]
+    return _b.now(check_clock(clock))  # type: ignore[no-any-return]
 
 
 def _scale(name: str, x: object, factor: int) -> int:

@@ -84,12 +84,18 @@ class PeriodicCall(HasTimer):
         return f"<PeriodicCall every {self.interval} ns {self.fn!r} runs={self.runs}>"
 
 
+_CALL_MODES = {
+    (hard, rel): (TimerMode.REL if rel else TimerMode.ABS)
+    | (TimerMode.HARD if hard else TimerMode.SOFT)
+    for hard in (False, True)
+    for rel in (False, True)
+}
+
+
 def _mode(hard: bool, rel: bool) -> TimerMode:
     if not isinstance(hard, bool):
         raise TypeError(f"hard must be a bool, got {type(hard).__name__}")
-    return (TimerMode.REL if rel else TimerMode.ABS) | (
-        TimerMode.HARD if hard else TimerMode.SOFT
-    )
+    return _CALL_MODES[hard, rel]
 
 
 def check_fn(fn: object) -> None:

@@ -82,12 +82,12 @@ class Timer:
         requested = check_clock(clock)
         self._domain = _domain
         self._gen = 0
-        self._min_expires = 0 if self.mode & TimerMode.REL else INT64_MIN
+        self._min_expires = 0 if self.mode.value & TimerMode.REL.value else INT64_MIN
         self._c: CData = _b.timer_new(
             None if _domain is None else _domain._d, requested, self.mode, *self._callback()
         )
         # A relative REALTIME timer runs on MONOTONIC, as in Linux.
-        self.clock: ClockId = ClockId(_b.timer_clock(self._c))
+        self.clock: ClockId = check_clock(_b.timer_clock(self._c))
 
     def _callback(self) -> tuple[CData, CData]:
         """(C function, data) of a C-callback timer; (None, None): a Python one."""
