@@ -65,6 +65,8 @@ struct hrt_domain {
 	bool stopped;
 	_Atomic int64_t manual_now; /* manual domains: the clocks' reading */
 	_Atomic int64_t rt_shift;   /* test hook: REALTIME/TAI shift */
+	_Atomic long nr_timers;     /* manual: timers set up on it, not freed */
+	_Atomic bool free_pending;  /* manual: freed while timers remain */
 	struct hrt_domain *next;    /* list of all domains (fork handling) */
 };
 

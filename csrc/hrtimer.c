@@ -251,6 +251,32 @@ int hrt_domain_new_manual(struct hrt_domain **out, int64_t start_ns)
 	return 0;
 }
 
+static void domain_release(struct hrt_domain *d)
+{
+	pthread_mutex_lock(&domains_lock);
+	for (struct hrt_domain **p = &domains; *p; p = &(*p)->next) {
+		if (*p == d) {
+			*p = d->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&domains_lock);
+	for (int h = 0; h < HRT_NCTX; h++) {
+		pthread_mutex_destroy(&d->ctx[h].lock);
+		pthread_cond_destroy(&d->ctx[h].cond);
+	}
+	free(d);
+}
+
+/* A timer set up on manual domain `d` goes away: the last one frees a
+ * domain whose free was deferred. */
+static void domain_put(struct hrt_domain *d)
+{
+	if (d->manual && atomic_fetch_sub(&d->nr_timers, 1) == 1 &&
+	    atomic_load(&d->free_pending))
+		domain_release(d);
+}
+
 int hrt_domain_free(struct hrt_domain *d)
 {
 	if (!d || !d->manual)
@@ -267,19 +293,10 @@ int hrt_domain_free(struct hrt_domain *d)
 		}
 		pthread_mutex_unlock(&cb->lock);
 	}
-	pthread_mutex_lock(&domains_lock);
-	for (struct hrt_domain **p = &domains; *p; p = &(*p)->next) {
-		if (*p == d) {
-			*p = d->next;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&domains_lock);
-	for (int h = 0; h < HRT_NCTX; h++) {
-		pthread_mutex_destroy(&d->ctx[h].lock);
-		pthread_cond_destroy(&d->ctx[h].cond);
-	}
-	free(d);
+	/* Inactive timers may still point here: the last of them frees it. */
+	atomic_store(&d->free_pending, true);
+	atomic_fetch_add(&d->nr_timers, 1);
+	domain_put(d);
 	return 0;
 }
 
@@ -378,8 +395,10 @@ void hrt_timer_free(struct hrt_timer *t)
 {
 	if (!t)
 		return;
-	if (t->state & HRT_ST_SETUP)
+	if (t->state & HRT_ST_SETUP) {
 		hrt_timer_cancel(t);
+		domain_put(t->base->cpu_base->domain);
+	}
 	free(t);
 }
 
@@ -411,6 +430,12 @@ int hrt_timer_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,
 	}
 	if (!d)
 		d = hrt_default_domain();
+	if (d->manual && atomic_load(&d->free_pending))
+		return -EINVAL;
+	if (t->state & HRT_ST_SETUP)
+		domain_put(t->base->cpu_base->domain);
+	if (d->manual)
+		atomic_fetch_add(&d->nr_timers, 1);
 	/* A relative REALTIME timer must not follow wall-clock jumps. */
 	if (clock == HRT_CLOCK_REALTIME && (mode & HRT_MODE_REL))
 		i = clock_index(HRT_CLOCK_MONOTONIC);

@@ -103,7 +103,11 @@ struct hrt_domain *hrt_default_domain(void);
  */
 int hrt_domain_new_manual(struct hrt_domain **out, int64_t start_ns);
 
-/* Free a manual domain. -EBUSY if a timer of it is still active. */
+/*
+ * Free a manual domain. -EBUSY if a timer of it is still active. Timers set
+ * up on it that are not freed yet keep it alive: the last hrt_timer_free()
+ * completes the free (no new timer can be set up on it meanwhile).
+ */
 int hrt_domain_free(struct hrt_domain *d);
 
 /*
@@ -149,8 +153,7 @@ struct hrt_timer *hrt_timer_alloc(void);
 
 /*
  * Free a timer: cancels it and waits for a running callback first.
- * Must not be called from the timer's own callback, nor after the timer's
- * manual domain was freed (free timers first).
+ * Must not be called from the timer's own callback.
  */
 void hrt_timer_free(struct hrt_timer *t);
 

@@ -167,9 +167,15 @@ timer_try_to_cancel = lib.hrt_timer_try_to_cancel
 now = lib.hrt_now
 
 
+# A timer that is never set up: every operation on it is a harmless no-op
+# (or -EINVAL). A Timer points here once its own timer is freed, so a
+# finalizer that runs after its Timer's, in the same garbage cycle, is safe.
+DEAD_TIMER = lib.hrt_timer_alloc()
+
+
 def timer_new(domain: CData, clock: int, mode: int, fn: CData = None, data: CData = None,
               what: str = "Timer()") -> CData:
-    """Allocate and set up a timer; freed (after cancel + wait) when the cdata dies.
+    """Allocate and set up a timer; the caller frees it with ``timer_free``.
 
     Without ``fn`` it is a Python timer: its callback is the trampoline and its
     data, per activation, the handle of its target.
@@ -177,15 +183,18 @@ def timer_new(domain: CData, clock: int, mode: int, fn: CData = None, data: CDat
     c = lib.hrt_timer_alloc()
     if c == ffi.NULL:
         raise MemoryError(f"{what}: out of memory")
-    c = ffi.gc(c, lib.hrt_timer_free)
     if fn is None:
         rc = lib.hrt_timer_setup(c, domain or ffi.NULL, clock, mode, HOSTED_RUN, ffi.NULL,
                                  lib.HRT_F_HOSTED)
     else:
         rc = lib.hrt_timer_setup(c, domain or ffi.NULL, clock, mode, fn, data or ffi.NULL, 0)
     if rc < 0:
+        lib.hrt_timer_free(c)
         raise_errno(rc, what)
     return c
+
+
+timer_free = lib.hrt_timer_free  # cancels, waits for a running callback, frees
 
 
 def timer_start(c: CData, expires: int, slack: int, target: object) -> None:

@@ -89,6 +89,15 @@ class Timer:
         # A relative REALTIME timer runs on MONOTONIC, as in Linux.
         self.clock: ClockId = check_clock(_b.timer_clock(self._c))
 
+    def __del__(self, _dead: CData = _b.DEAD_TIMER, _free: Any = _b.timer_free) -> None:
+        # Not ffi.gc: a cdata destructor may run before the finalizers of
+        # handles in the same garbage cycle, which still use the timer. (The
+        # defaults keep working while modules are torn down at exit.)
+        c = getattr(self, "_c", None)
+        if c is not None and c is not _dead:
+            self._c = _dead
+            _free(c)
+
     def _callback(self) -> tuple[CData, CData]:
         """(C function, data) of a C-callback timer; (None, None): a Python one."""
         return (None, None)
