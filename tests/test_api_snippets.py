@@ -102,3 +102,20 @@ def test_typed_example_runs() -> None:
     )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "typed example: ok" in r.stdout
+
+
+# ---------------------------------------------------------------- our own docs
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/API.md"])
+def test_doc_snippets_run(doc: str) -> None:
+    """The python blocks of the README and docs/API.md run as written."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / doc).read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks, f"{doc} has no python blocks"
+    ns: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, doc, "exec"), ns)
