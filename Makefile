@@ -16,7 +16,7 @@ TSAN   := -fsanitize=thread
 run: install
 	$(VPY) -m hrtimer_cffi latency --duration 10
 
-test: install ctest pytest
+test: install ctest lint pytest
 
 install: $(VENV)/.installed
 
