@@ -223,13 +223,16 @@ def test_detach_keeps_firing_and_the_target_alive(kind: str) -> None:
 
     b = KINDS[kind]()
     b.in_callback = inside
-    h = b.start(hrt.ms(30))
+    t0 = time.monotonic()
+    h = b.start(hrt.ms(300))
     h.detach()
     assert h.detached
     ref = weakref.ref(b)
     del b, h
     gc.collect()
-    assert ref() is not None, "an armed timer's target must stay alive"
+    alive = ref() is not None
+    if time.monotonic() - t0 < 0.25:  # still armed: a slow collect could outlast it
+        assert alive, "an armed timer's target must stay alive"
     assert fired.wait(WAIT), "a detached handle's timer must still fire"
     assert wait_until(lambda: gc.collect() >= 0 and ref() is None), (
         "the target must die once its timer has completed"

@@ -33,7 +33,7 @@ class Call(HasTimer):
     timer = TimerField()
 
     def __init__(self, timer: Timer, fn: Callable[..., object], args: tuple[Any, ...]) -> None:
-        self.__dict__["timer"] = timer
+        TimerField.install(self, timer, replace=True)
         self.fn = fn
         self.args = args
 
@@ -58,7 +58,7 @@ class PeriodicCall(HasTimer):
     def __init__(
         self, timer: Timer, interval: int, fn: Callable[..., object], args: tuple[Any, ...]
     ) -> None:
-        self.__dict__["timer"] = timer
+        TimerField.install(self, timer, replace=True)
         self.interval = interval
         self.fn = fn
         self.args = args

@@ -251,7 +251,7 @@ class _Probe(HasTimer):
     timer = TimerField(mode=TimerMode.ABS | TimerMode.HARD)
 
     def __init__(self, timer: Timer, plan: Plan) -> None:
-        self.__dict__["timer"] = timer
+        TimerField.install(self, timer, replace=True)
         self.clock = plan.clock
         self.interval = plan.interval
         self.total = plan.total

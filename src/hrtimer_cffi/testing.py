@@ -60,12 +60,10 @@ class ManualClock:
         name = type(obj)._hrt_field
         field = getattr(type(obj), name)
         assert isinstance(field, TimerField)
-        old = obj.__dict__.get(name)
+        old = getattr(obj, "_hrt_t", None)
         if old is not None and old.is_active():
             raise TimerStateError("attach(): the object's timer is active; cancel it first")
-        timer = Timer(field.mode, field.clock, _domain=self)
-        obj.__dict__[name] = timer
-        return timer
+        return TimerField.install(obj, Timer(field.mode, field.clock, _domain=self), replace=True)
 
     def call_later(
         self, delay: int, fn: Callable[..., object], *args: Any, slack: int = 0,

@@ -9,6 +9,7 @@ them.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import (
@@ -58,6 +59,7 @@ R = TypeVar("R")
 # Every successful start() gets the next number; a handle remembers the one
 # of the start that made it (see TimerHandle: only the newest one cancels on drop).
 _arm_seq = itertools.count(1)
+_install_lock = threading.Lock()
 
 
 class Timer:
@@ -380,12 +382,26 @@ class TimerField:
     def __get__(self, obj: object | None, objtype: type | None = None) -> Timer | TimerField:
         if obj is None:
             return self
-        d = obj.__dict__
-        timer: Timer | None = d.get(self.name)
-        if timer is None:
-            # setdefault is atomic: a racing first access gets the same timer.
-            timer = d.setdefault(self.name, Timer(self.mode, self.clock))
-        return timer
+        try:
+            return obj._hrt_t  # type: ignore[attr-defined, no-any-return]
+        except AttributeError:
+            return self.install(obj, Timer(self.mode, self.clock), replace=False)
+
+    @staticmethod
+    def install(obj: object, timer: Timer, *, replace: bool) -> Timer:
+        """Make ``timer`` the timer of ``obj`` (unless it has one and not
+        ``replace``); returns ``obj``'s timer. A racing first access from
+        another thread gets the same timer."""
+        with _install_lock:
+            if not replace:
+                try:
+                    return obj._hrt_t  # type: ignore[attr-defined, no-any-return]
+                except AttributeError:
+                    pass
+            # Stored beside the descriptor (an ordinary attribute keeps the
+            # instance's attributes inline: no per-object dict).
+            object.__setattr__(obj, "_hrt_t", timer)
+            return timer
 
     def __set__(self, obj: object, value: object) -> None:
         # Replacing the timer would free it (cancelling it) behind its handles.
@@ -432,9 +448,8 @@ class HasTimer:
         cls = type(self)
         if cls._hrt_startable:
             try:
-                timer: Timer = self.__dict__[cls._hrt_field]
-                return timer
-            except KeyError:
+                return self._hrt_t  # type: ignore[attr-defined, no-any-return]
+            except AttributeError:
                 pass
         name = cls._hrt_field
         if not name:
@@ -444,7 +459,7 @@ class HasTimer:
             )
         if cls.run is HasTimer.run:
             raise TypeError(f"{cls.__name__} must implement run(self, ctx) to be started")
-        timer = getattr(self, name)
+        timer: Timer = getattr(self, name)
         return timer
 
     def start(self, expires: int, *, slack: int = 0) -> ArcTimerHandle:
