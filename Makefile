@@ -14,7 +14,7 @@ TSAN   := -fsanitize=thread
 .PHONY: run test lint bench stress install ctest pytest clean
 
 run: install
-	$(VPY) -m hrtimer_cffi latency --duration 10
+	$(VPY) -m hrtimer_cffi latency --duration 10 --rounds 5
 
 test: install ctest lint pytest
 
