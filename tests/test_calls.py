@@ -194,3 +194,31 @@ def test_call_every_with_slack_is_never_early_nor_repeated() -> None:
     assert p.runs <= (end - origin) // hrt.ms(4), "more calls than intervals"
     assert all(t >= origin + hrt.ms(4) for t, _, _ in log.calls), "a call came early"
     assert p.runs >= 5
+
+
+def test_timers_of_finished_calls_are_reused_only_when_unreferenced() -> None:
+    """Finished calls hand their timers to the next ones, except a timer the
+    user still refers to: that one is never armed again behind their back."""
+
+    got: list[int] = []
+    done = threading.Event()
+    h = hrt.call_later(0, lambda: (got.append(0), done.set()))
+    assert done.wait(5.0)
+    kept = h.timer
+    gen = kept._gen
+    del h
+    gc.collect()
+    n = 200
+    all_done = threading.Event()
+
+    def note(i: int) -> None:
+        got.append(i)
+        if len(got) == n + 1:
+            all_done.set()
+
+    for i in range(1, n + 1):
+        hrt.call_later(hrt.us(10 * (i % 7)), note, i)
+    assert all_done.wait(5.0)
+    time.sleep(0.05)
+    assert sorted(got) == list(range(n + 1)), "every call ran exactly once"
+    assert kept._gen == gen and not kept.is_active(), "a referenced timer was reused"

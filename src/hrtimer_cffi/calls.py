@@ -8,9 +8,11 @@ for keyword arguments of its own.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
+from . import _binding as _b
 from ._units import (
     ClockId,
     TimerMode,
@@ -25,8 +27,45 @@ from .timer import CallbackContext, HasTimer, Timer, TimerField
 
 __all__ = ["Call", "PeriodicCall", "call_at", "call_every", "call_later"]
 
+# Timers of finished calls, reused by the next ones: (mode, clock) -> timers.
+# Making a Timer (C allocation and set-up) costs more than the rest of a call.
+_POOL_MAX = 256
+_pool: dict[tuple[int, int], list[Timer]] = {}
 
-class Call(HasTimer):
+
+def _timer(domain: Any, mode: TimerMode, clock: ClockId, _getrefcount: Any = sys.getrefcount,
+           ) -> Timer:
+    """An inactive timer of ``mode`` and ``clock``: from the pool or new."""
+    if domain is None:
+        free = _pool.get((mode, clock))
+        while free:
+            try:
+                timer = free.pop()
+            except IndexError:  # another thread took the last one
+                break
+            # Reused only if nothing else refers to it any more (a user may
+            # have kept ``handle.timer`` of the finished call), and if a
+            # garbage cycle did not finalize it before its call.
+            if _getrefcount(timer) == 2 and timer._c is not _b.DEAD_TIMER:
+                return timer
+    return Timer(mode, clock, _domain=domain)
+
+
+class _Pooled(HasTimer):
+    """A call target that hands its timer back to the pool when it dies."""
+
+    def __del__(self) -> None:
+        timer = getattr(self, "_hrt_t", None)
+        # The target is dead, so its timer is inactive (the core keeps the
+        # target alive while the timer is active).
+        if timer is None or timer._domain is not None:
+            return
+        free = _pool.setdefault((timer.mode, timer.clock), [])
+        if len(free) < _POOL_MAX:
+            free.append(timer)
+
+
+class Call(_Pooled):
     """The target of ``call_later``/``call_at``: calls ``fn(*args)`` once.
     What ``fn`` raises goes to ``sys.unraisablehook``."""
 
@@ -46,7 +85,7 @@ class Call(HasTimer):
         return f"<Call {self.fn!r}>"
 
 
-class PeriodicCall(HasTimer):
+class PeriodicCall(_Pooled):
     """The target of ``call_every``: calls ``fn(*args)`` every ``interval``
     without drift. ``runs`` counts calls, ``overruns`` intervals skipped
     because a call came late; ``runs + overruns`` equals elapsed intervals.
@@ -162,7 +201,7 @@ def later(
     """``call_later`` on ``domain`` (None: the real base)."""
     d = check_nonneg("delay", delay)
     check_fn(fn)
-    target = Call(Timer(_mode(hard, True), _domain=domain), fn, args)
+    target = Call(_timer(domain, _mode(hard, True), ClockId.MONOTONIC), fn, args)
     return _detached(target.start(d, slack=slack))
 
 
@@ -173,7 +212,7 @@ def at(
     """``call_at`` on ``domain`` (None: the real base)."""
     w = check_ns("when", when)
     check_fn(fn)
-    target = Call(Timer(_mode(hard, False), check_clock(clock), _domain=domain), fn, args)
+    target = Call(_timer(domain, _mode(hard, False), check_clock(clock)), fn, args)
     return _detached(target.start(w, slack=slack))
 
 
@@ -184,7 +223,7 @@ def every(
     """``call_every`` on ``domain`` (None: the real base)."""
     i = check_interval("interval", interval)
     check_fn(fn)
-    target = PeriodicCall(Timer(_mode(hard, True), _domain=domain), i, fn, args)
+    target = PeriodicCall(_timer(domain, _mode(hard, True), ClockId.MONOTONIC), i, fn, args)
     return _detached(target.start(i, slack=slack))
 
 

@@ -84,7 +84,8 @@ class Timer:
         requested = check_clock(clock)
         self._domain = _domain
         self._gen = 0
-        self._min_expires = 0 if self.mode.value & TimerMode.REL.value else INT64_MIN
+        rel = int(self.mode) & 1  # TimerMode.REL (enum arithmetic is slow)
+        self._min_expires = 0 if rel else INT64_MIN
         self._c: CData = _b.timer_new(
             None if _domain is None else _domain._d, requested, self.mode, *self._callback()
         )
@@ -392,16 +393,17 @@ class TimerField:
         """Make ``timer`` the timer of ``obj`` (unless it has one and not
         ``replace``); returns ``obj``'s timer. A racing first access from
         another thread gets the same timer."""
-        with _install_lock:
-            if not replace:
-                try:
-                    return obj._hrt_t  # type: ignore[attr-defined, no-any-return]
-                except AttributeError:
-                    pass
-            # Stored beside the descriptor (an ordinary attribute keeps the
-            # instance's attributes inline: no per-object dict).
+        # Stored beside the descriptor (an ordinary attribute keeps the
+        # instance's attributes inline: no per-object dict).
+        if replace:
             object.__setattr__(obj, "_hrt_t", timer)
             return timer
+        with _install_lock:
+            try:
+                return obj._hrt_t  # type: ignore[attr-defined, no-any-return]
+            except AttributeError:
+                object.__setattr__(obj, "_hrt_t", timer)
+                return timer
 
     def __set__(self, obj: object, value: object) -> None:
         # Replacing the timer would free it (cancelling it) behind its handles.
