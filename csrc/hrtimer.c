@@ -626,31 +626,37 @@ int hrt_timer_cancel(struct hrt_timer *t)
 	return ret;
 }
 
+static inline int64_t sat128(__int128 v)
+{
+	if (v > INT64_MAX)
+		return INT64_MAX;
+	if (v < INT64_MIN)
+		return INT64_MIN;
+	return (int64_t)v;
+}
+
+/*
+ * Linux's hrtimer_forward in exact arithmetic: the fewest whole intervals
+ * that put the hard expiry after `now` (delta / interval + 1, which is what
+ * the kernel's two steps compute), added to both expiries; the count and the
+ * expiries saturate at the int64 limits.
+ */
 static int64_t __forward(struct hrt_timer *t, int64_t now, int64_t interval)
 {
-	int64_t delta, orun = 1, incr;
+	__int128 delta, orun, incr;
 
 	if (tq_node_queued(&t->node))
 		return -EBUSY;
 	if (timer_running(t) && !on_callback_thread(t->base->cpu_base))
 		return -EBUSY;
-	if (__builtin_sub_overflow(now, t->node.expires, &delta))
-		delta = now > 0 ? INT64_MAX : INT64_MIN;
+	delta = (__int128)now - t->node.expires;
 	if (delta < 0)
 		return 0;
-	if (delta >= interval) {
-		orun = delta / interval;
-		if (__builtin_mul_overflow(orun, interval, &incr))
-			incr = INT64_MAX;
-		t->node.expires = sat_add(t->node.expires, incr);
-		t->soft_expires = sat_add(t->soft_expires, incr);
-		if (t->node.expires > now)
-			return orun;
-		orun += orun < INT64_MAX; /* saturate: delta INT64_MAX, interval 1 */
-	}
-	t->node.expires = sat_add(t->node.expires, interval);
-	t->soft_expires = sat_add(t->soft_expires, interval);
-	return orun;
+	orun = delta / interval + 1;
+	incr = orun * interval;
+	t->node.expires = sat128(t->node.expires + incr);
+	t->soft_expires = sat128(t->soft_expires + incr);
+	return sat128(orun);
 }
 
 static int64_t forward_common(struct hrt_timer *t, bool use_now, int64_t now,
