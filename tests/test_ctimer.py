@@ -279,6 +279,11 @@ def test_ctimer_accepts_a_builtin_pointer_and_rejects_bad_input() -> None:
         hrt.CTimer(42)
     with pytest.raises(TypeError):
         hrt.CTimer(lambda t, d: 0)
+    import cffi
+
+    other = cffi.FFI()
+    with pytest.raises(TypeError, match=r"int\(\*\)\(int\)"):
+        hrt.CTimer(other.cast("int(*)(int)", 1))  # a C function of another signature
     with pytest.raises(TypeError):
         hrt.CTimer("count", data=5)
     with pytest.raises(ValueError):

@@ -246,10 +246,21 @@ def as_c_callback(fn: object) -> CData:
                 f"unknown builtin C callback {fn!r}; expected one of {sorted(BUILTIN_CALLBACKS)}"
             ) from None
     if isinstance(fn, ffi.CData):
-        try:
+        ct = ffi.typeof(fn)
+        if ct.kind == "pointer" and ct.item.kind == "function":
+            ct = ct.item  # a pointer to a function type
+        if (
+            ct.kind == "function"
+            and ct.result.cname == "int"
+            and len(ct.args) == 2
+            and all(a.kind == "pointer" for a in ct.args)
+            and not ct.ellipsis
+        ):
             return ffi.cast(_CB_TYPE, fn)
-        except TypeError:
-            pass
+        raise TypeError(
+            "fn must be a C function int (*)(struct hrt_timer *, void *), "
+            f"got a cdata of type {ct.cname}"
+        )
     raise TypeError(
         "fn must be a builtin C callback name or a cdata function pointer "
         f"int (*)(struct hrt_timer *, void *), got {type(fn).__name__}"
