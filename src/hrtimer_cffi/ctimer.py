@@ -83,7 +83,11 @@ class CTimer(Timer):
 class LatencyRecorder:
     """Measures callback lateness in C: each expiry records ``now - expires``
     (ns) until ``capacity`` samples; periodic when ``interval`` > 0 (drift-free,
-    overruns counted). Raises TypeError/ValueError for bad arguments."""
+    overruns counted). Raises TypeError/ValueError for bad arguments
+    (``capacity`` from 1 to ``MAX_CAPACITY``), MemoryError if the buffer
+    cannot be allocated."""
+
+    MAX_CAPACITY = 1 << 28  # samples (2 GiB of int64)
 
     def __init__(
         self,
@@ -95,6 +99,8 @@ class LatencyRecorder:
     ) -> None:
         self._fd = -1
         cap = _check_count("capacity", capacity, 1)
+        if cap > self.MAX_CAPACITY:
+            raise ValueError(f"capacity must be <= {self.MAX_CAPACITY} samples, got {cap}")
         iv = check_nonneg("interval", interval)
         self.capacity = cap
         self._fd = _b.eventfd_new()
@@ -147,7 +153,9 @@ class LatencyRecorder:
         if self._fd >= 0:
             # The timer object may outlive us and be restarted: never post
             # to a closed (and perhaps reused) descriptor.
-            self._rec.done_fd = -1
+            rec = getattr(self, "_rec", None)
+            if rec is not None:
+                rec.done_fd = -1
             _b.fd_close(self._fd)
             self._fd = -1
 
