@@ -11,7 +11,7 @@ CFLAGS := -std=gnu11 -Wall -Wextra -Werror -g -O1 -pthread -Icsrc
 ASAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 TSAN   := -fsanitize=thread
 
-.PHONY: run test lint bench stress install ctest pytest clean
+.PHONY: run test lint bench stress fuzz install ctest pytest clean
 
 run: install
 	$(VPY) -m hrtimer_cffi latency --duration 10 --rounds 5
@@ -26,9 +26,15 @@ $(VENV)/.installed: pyproject.toml setup.py build_ffi.py $(CSRC) $(CHDR) $(PYSRC
 	touch $@
 
 # C unit tests: each tests/c/test_*.c is linked with the core and run under
-# ASan+UBSan, then again under TSan.
-ctest: $(CTESTS:tests/c/%.c=$(CBUILD)/%.asan) $(CTESTS:tests/c/%.c=$(CBUILD)/%.tsan)
-	@set -e; for t in $^; do echo "== $$t"; $$t; done
+# ASan+UBSan, then again under TSan; then the fuzz target's plain driver runs
+# 20000 seeded random operation programs under ASan+UBSan.
+ctest: $(CTESTS:tests/c/%.c=$(CBUILD)/%.asan) $(CTESTS:tests/c/%.c=$(CBUILD)/%.tsan) $(CBUILD)/fuzz_ops.asan
+	@set -e; for t in $(filter-out %fuzz_ops.asan,$^); do echo "== $$t"; $$t; done
+	$(CBUILD)/fuzz_ops.asan 20000 1
+
+$(CBUILD)/fuzz_ops.asan: tests/c/fuzz_ops.c $(CSRC) $(CHDR)
+	@mkdir -p $(CBUILD)
+	$(CC) $(CFLAGS) $(ASAN) $< $(CSRC) -o $@
 
 $(CBUILD)/%.asan: tests/c/%.c $(CSRC) $(CHDR)
 	@mkdir -p $(CBUILD)
@@ -47,6 +53,20 @@ lint: install
 
 bench: install
 	$(VPY) benchmarks/run_all.py
+
+# Long forms (≤ 10 min): 2M fuzz programs, the Python stress for minutes,
+# 1M start/cancel cycles, valgrind memcheck of the C tests.
+stress: install $(CBUILD)/fuzz_ops.asan
+	$(CBUILD)/fuzz_ops.asan 2000000 7
+	HRT_STRESS_LONG=1 $(VPY) -m pytest -q tests/test_stress.py tests/test_memory.py \
+		tests/test_model.py tests/test_fuzz_api.py tests/test_process.py
+
+# Coverage-guided fuzzing with libFuzzer (needs clang: apt-get install clang).
+fuzz:
+	@mkdir -p $(CBUILD) build/fuzz-corpus
+	clang -std=gnu11 -g -O1 -pthread -Icsrc -DFUZZ_LIBFUZZER \
+		-fsanitize=fuzzer,address,undefined tests/c/fuzz_ops.c $(CSRC) -o $(CBUILD)/fuzz_ops.libfuzzer
+	$(CBUILD)/fuzz_ops.libfuzzer -max_total_time=$${FUZZ_SECONDS:-120} build/fuzz-corpus
 
 clean:
 	rm -rf build dist $(VENV) src/*.egg-info

@@ -52,8 +52,13 @@ static int periodic(struct hrt_timer *t, int64_t interval, uint64_t *overruns)
 int hrt_cb_latency(struct hrt_timer *t, void *data)
 {
 	struct hrt_latency_rec *rec = data;
-	int64_t late = hrt_timer_now(t) - hrt_timer_get_expires(t);
-	size_t i = __atomic_load_n(&rec->count, __ATOMIC_RELAXED);
+	int64_t late;
+	size_t i;
+
+	if (!rec)
+		return HRT_NORESTART; /* no buffer to record into */
+	late = hrt_timer_now(t) - hrt_timer_get_expires(t);
+	i = __atomic_load_n(&rec->count, __ATOMIC_RELAXED);
 
 	if (i < rec->cap) {
 		rec->samples[i] = late;
@@ -74,7 +79,11 @@ int hrt_cb_latency(struct hrt_timer *t, void *data)
 int hrt_cb_count(struct hrt_timer *t, void *data)
 {
 	struct hrt_counter *c = data;
-	uint64_t n = __atomic_add_fetch(&c->count, 1, __ATOMIC_RELEASE);
+	uint64_t n;
+
+	if (!c)
+		return HRT_NORESTART;
+	n = __atomic_add_fetch(&c->count, 1, __ATOMIC_RELEASE);
 
 	if (c->limit && n >= c->limit)
 		return HRT_NORESTART;
@@ -84,9 +93,12 @@ int hrt_cb_count(struct hrt_timer *t, void *data)
 int hrt_cb_eventfd(struct hrt_timer *t, void *data)
 {
 	struct hrt_eventfd_post *p = data;
-	int fd = __atomic_load_n(&p->fd, __ATOMIC_ACQUIRE);
 	uint64_t one = 1;
+	int fd;
 
+	if (!p)
+		return HRT_NORESTART;
+	fd = __atomic_load_n(&p->fd, __ATOMIC_ACQUIRE);
 	if (fd < 0 || write(fd, &one, sizeof(one)) < 0)
 		return HRT_NORESTART;
 	return periodic(t, p->interval, NULL);

@@ -10,6 +10,8 @@
 
 /* cffi:begin */
 
+/* The builtin callbacks do nothing (and do not restart) when data is NULL. */
+
 /*
  * Latency recorder: each expiry stores (now - hard expiry) in samples[]
  * until `cap` samples are stored. With interval > 0 it is periodic: it

@@ -286,6 +286,10 @@ def test_ctimer_accepts_a_builtin_pointer_and_rejects_bad_input() -> None:
         hrt.CTimer(other.cast("int(*)(int)", 1))  # a C function of another signature
     with pytest.raises(TypeError):
         hrt.CTimer("count", data=5)
+    with pytest.raises(ValueError, match="needs a struct hrt_counter"):
+        hrt.CTimer("count")  # a builtin without its data
+    with pytest.raises(ValueError, match="needs a struct hrt_latency_rec"):
+        hrt.CTimer("latency", c._c)  # another builtin's data
     with pytest.raises(ValueError):
         hrt.CTimer("count", c._c, hrt.TimerMode.HARD | hrt.TimerMode.SOFT)
     with pytest.raises(ValueError):

@@ -267,6 +267,23 @@ def as_c_callback(fn: object) -> CData:
     )
 
 
+_BUILTIN_DATA = {
+    "latency": "struct hrt_latency_rec *",
+    "count": "struct hrt_counter *",
+    "eventfd": "struct hrt_eventfd_post *",
+}
+
+
+def check_builtin_data(name: str, data: object) -> None:
+    """A builtin C callback needs its own struct as data: ValueError otherwise."""
+    want = _BUILTIN_DATA[name]
+    if not isinstance(data, ffi.CData) or ffi.typeof(data) is not ffi.typeof(want):
+        raise ValueError(
+            f"the builtin C callback {name!r} needs a {want} as data, got {data!r}; "
+            "use LatencyRecorder / ExpiryCounter / EventfdTimer"
+        )
+
+
 def as_c_data(data: object) -> CData:
     """``void *`` data for a C callback: None (NULL) or a cdata pointer."""
     if data is None:

@@ -56,6 +56,8 @@ class CTimer(Timer):
     ) -> None:
         self._fn = _b.as_c_callback(fn)
         self._data = _b.as_c_data(data)
+        if isinstance(fn, str):
+            _b.check_builtin_data(fn, data)
         self._keep = (keep, data)
         super().__init__(mode, clock)
 
