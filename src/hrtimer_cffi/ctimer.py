@@ -27,12 +27,12 @@ __all__ = ["CTimer", "EventfdTimer", "ExpiryCounter", "LatencyRecorder"]
 _HARD_REL = TimerMode.REL | TimerMode.HARD
 
 
-def _check_count(name: str, value: object, minimum: int) -> int:
+def _check_count(name: str, value: object, minimum: int, maximum: int = 2**63 - 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
+    if not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be from {minimum} to {maximum}, got {value}")
+    return int(value)
 
 
 class CTimer(Timer):
