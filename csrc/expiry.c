@@ -74,6 +74,7 @@ static void *expiry_main(void *arg)
 {
 	struct hrt_cpu_base *cb = arg;
 	struct epoll_event ev[3];
+	unsigned gen = atomic_load(&hrt_fork_generation);
 
 	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 	static const char *const names[HRT_NCTX] = {
@@ -109,6 +110,13 @@ static void *expiry_main(void *arg)
 		/* A clock set moves the REALTIME offset: reprogram from scratch. */
 		cb->next_event = HRT_KTIME_MAX - 1;
 		hrt_run_expiry(cb);
+		/*
+		 * A callback forked, and this is the child: its copy of this
+		 * thread returned into the core. The child's core starts afresh
+		 * without it (fds closed, no thread): end here.
+		 */
+		if (atomic_load(&hrt_fork_generation) != gen)
+			break;
 	}
 	pthread_mutex_unlock(&cb->lock);
 	return NULL;

@@ -92,6 +92,7 @@ void hrt_cpu_base_stop_thread(struct hrt_cpu_base *cb);
 void hrt_cpu_base_forget_thread(struct hrt_cpu_base *cb);
 
 /* hrtimer.c */
+extern _Atomic unsigned hrt_fork_generation; /* bumped in every fork child */
 int64_t hrt_base_now(const struct hrt_clock_base *b);
 /* True on the thread running an expiry pass of `cb` (race-free: per thread). */
 bool hrt_on_expiry_thread(const struct hrt_cpu_base *cb);

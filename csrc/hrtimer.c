@@ -26,6 +26,7 @@ static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t domains_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hrt_domain *domains;       /* all domains, for fork */
 static struct hrt_timer *fork_orphans;   /* hosted timers active at fork */
+_Atomic unsigned hrt_fork_generation;
 
 static int clock_index(int clock)
 {
@@ -158,6 +159,7 @@ static void orphan(struct hrt_timer *t)
 
 static void fork_child(void)
 {
+	atomic_fetch_add(&hrt_fork_generation, 1);
 	for (struct hrt_domain *d = domains; d; d = d->next) {
 		for (int h = 0; h < HRT_NCTX; h++) {
 			struct hrt_cpu_base *cb = &d->ctx[h];
