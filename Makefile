@@ -9,6 +9,7 @@ CTESTS := $(wildcard tests/c/test_*.c)
 CBUILD := build/c
 CFLAGS := -std=gnu11 -Wall -Wextra -Werror -g -O1 -pthread -Icsrc
 ASAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+VALGRIND := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite
 TSAN   := -fsanitize=thread
 
 .PHONY: run test lint bench stress fuzz install ctest pytest clean
@@ -56,17 +57,23 @@ bench: install
 
 # Long forms (≤ 10 min): 2M fuzz programs, the Python stress for minutes,
 # 1M start/cancel cycles, valgrind memcheck of the C tests.
-stress: install $(CBUILD)/fuzz_ops.asan
+stress: install $(CBUILD)/fuzz_ops.asan $(CTESTS:tests/c/%.c=$(CBUILD)/%.vg) $(CBUILD)/fuzz_ops.vg
 	$(CBUILD)/fuzz_ops.asan 2000000 7
+	@set -e; for t in $(CTESTS:tests/c/%.c=$(CBUILD)/%.vg); do echo "== valgrind $$t"; $(VALGRIND) $$t; done
+	$(VALGRIND) $(CBUILD)/fuzz_ops.vg 20000 11
 	HRT_STRESS_LONG=1 $(VPY) -m pytest -q tests/test_stress.py tests/test_memory.py \
 		tests/test_model.py tests/test_fuzz_api.py tests/test_process.py
+
+$(CBUILD)/%.vg: tests/c/%.c $(CSRC) $(CHDR)
+	@mkdir -p $(CBUILD)
+	$(CC) $(CFLAGS) $< $(CSRC) -o $@
 
 # Coverage-guided fuzzing with libFuzzer (needs clang: apt-get install clang).
 fuzz:
 	@mkdir -p $(CBUILD) build/fuzz-corpus
 	clang -std=gnu11 -g -O1 -pthread -Icsrc -DFUZZ_LIBFUZZER \
-		-fsanitize=fuzzer,address,undefined tests/c/fuzz_ops.c $(CSRC) -o $(CBUILD)/fuzz_ops.libfuzzer
-	$(CBUILD)/fuzz_ops.libfuzzer -max_total_time=$${FUZZ_SECONDS:-120} build/fuzz-corpus
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all tests/c/fuzz_ops.c $(CSRC) -o $(CBUILD)/fuzz_ops.libfuzzer
+	$(CBUILD)/fuzz_ops.libfuzzer -max_total_time=$${FUZZ_SECONDS:-120} -timeout=10 build/fuzz-corpus
 
 clean:
 	rm -rf build dist $(VENV) src/*.egg-info

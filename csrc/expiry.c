@@ -3,7 +3,7 @@
  * CLOCK_MONOTONIC timerfd armed (absolute) to the earliest hard expiry, an
  * eventfd to wake or stop it, and a CLOCK_REALTIME timerfd with
  * TFD_TIMER_CANCEL_ON_SET that reports wall-clock jumps. It runs with 1 ns
- * timer slack and every signal blocked.
+ * timer slack and every signal blocked but the fault signals.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -176,6 +176,12 @@ int hrt_cpu_base_ensure_thread(struct hrt_cpu_base *cb)
 	}
 	cb->stopping = false;
 	sigfillset(&all);
+	/* Faults stay deliverable, so a crashing callback is reported as one. */
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGABRT);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	err = pthread_create(&cb->thread, NULL, expiry_main, cb);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -55,7 +55,7 @@ CHILD = textwrap.dedent(
     mc.attach(manual)
     done = threading.Event()
 
-    def cycles(n):
+    def cycles(n, k):
         far = hrt.s(3600)
         for i in range(n):
             o = objs[i % 3]
@@ -72,8 +72,8 @@ CHILD = textwrap.dedent(
             if i % 2 == 0:                 # a timer that fires (manual clock)
                 manual.start(1).detach()
                 assert mc.advance(1) == 1
-        # real firing: a batch of short calls on both expiry threads
-        k = max(1, n // 100)
+        # real firing: a batch of k short calls on both expiry threads (the
+        # same k in the warm-up, so pools reach their size there)
         left = [k]
         lock = threading.Lock()
         def dec():
@@ -86,7 +86,8 @@ CHILD = textwrap.dedent(
             hrt.call_later(hrt.us(i % 200), dec, hard=bool(i % 2))
         assert done.wait(30)
 
-    cycles(max(20_000, N // 10))           # warm-up: caches, free lists, arenas
+    K = max(1, N // 100)
+    cycles(max(20_000, N // 10), K)        # warm-up: caches, free lists, arenas, pools
     gc.collect()
     everyone = objs + [manual]
     def refs():
@@ -96,7 +97,7 @@ CHILD = textwrap.dedent(
         tracemalloc.start()
         t0 = tracemalloc.get_traced_memory()[0]
     r0 = rss_kib()
-    cycles(N)
+    cycles(N, K)
     gc.collect()
     time.sleep(0.05)
     out = {

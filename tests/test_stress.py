@@ -184,7 +184,11 @@ def run_child(seconds: float) -> int:
     objs: list[OneShot] = []
     for i, k in enumerate(kinds):
         o = k(i)
-        h = o.start(hrt.s(3600))
+        tm = o.timer
+        # an hour ahead; for ABS timers on the clock's own scale (a bare
+        # 3600 s would be in the past on a machine up for over an hour)
+        far = hrt.s(3600) if tm.mode & hrt.TimerMode.REL else hrt.now(tm.clock) + hrt.s(3600)
+        h = o.start(far)
         h.detach()
         o.ctl = h
         h.cancel()

@@ -76,8 +76,11 @@ static struct hrt_domain *dom;
 static struct slot slots[NTIMERS];
 static const uint8_t *in_p, *in_end;
 static unsigned budget;
-static bool armed_in_callback;
+static bool changed_in_callback;
 static uint64_t arm_seq;
+
+/* FUZZ_OPS_TRACE=1 in the environment: print each operation (replays). */
+static int tracing = -1;
 
 /* The core just queued (or re-queued) this timer: it goes last among equals. */
 static void armed(struct slot *s)
@@ -101,6 +104,10 @@ static const int clocks[4] = {
 	HRT_CLOCK_MONOTONIC, HRT_CLOCK_REALTIME, HRT_CLOCK_BOOTTIME, HRT_CLOCK_TAI,
 };
 
+/* the input being run, saved by fail() for a replay */
+static const uint8_t *cur_data;
+static size_t cur_size;
+
 static void fail(const char *fmt, ...)
 {
 	va_list ap;
@@ -110,6 +117,16 @@ static void fail(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+#ifndef FUZZ_LIBFUZZER
+	FILE *f = fopen("fuzz_ops-failure.bin", "wb");
+
+	if (f) {
+		fwrite(cur_data, 1, cur_size, f);
+		fclose(f);
+		fprintf(stderr, "fuzz_ops: input saved to fuzz_ops-failure.bin "
+			"(replay: fuzz_ops fuzz_ops-failure.bin)\n");
+	}
+#endif
 	abort();
 }
 
@@ -237,7 +254,7 @@ static int start_checked(struct slot *s, int64_t expires, int64_t slack)
 	ENSURE(rc == !was_active, "start_range returned %d, was_active %d", rc, was_active);
 	ENSURE(hrt_timer_is_queued(s->t) == 1, "not queued after start");
 	armed(s);
-	armed_in_callback = true;
+	changed_in_callback = true;
 	return rc;
 }
 
@@ -262,6 +279,10 @@ static int fuzz_cb(struct hrt_timer *t, void *data)
 
 	n_callbacks++;
 	s->runs++;
+	if (tracing > 0)
+		fprintf(stderr, "  callback timer %d behaviour %d now %lld soft %lld hard %lld\n",
+			(int)(s - slots), s->behaviour % B_COUNT, (long long)now,
+			(long long)hrt_timer_get_softexpires(t), (long long)hrt_timer_get_expires(t));
 	ENSURE(s->t == t, "callback data does not match its timer");
 	ENSURE(hrt_timer_callback_running(t) == 1, "callback runs but not marked running");
 	ENSURE(hrt_timer_is_queued(t) == 0, "running timer still queued at entry");
@@ -309,7 +330,7 @@ static int fuzz_cb(struct hrt_timer *t, void *data)
 		rc = hrt_timer_restart(t);
 		ENSURE(rc == 0, "restart from own callback returned %d", rc);
 		armed(s);
-		armed_in_callback = true;
+		changed_in_callback = true;
 		/* soft <= now: it runs again in this pass unless a budget stops it */
 		if (s->count == 0)
 			s->behaviour = B_NORESTART;
@@ -326,6 +347,8 @@ static int fuzz_cb(struct hrt_timer *t, void *data)
 
 			rc = hrt_timer_cancel(o->t);
 			ENSURE(rc == q, "cancel other: %d, queued %d", rc, q);
+			/* a due timer behind it may now lead a base already run */
+			changed_in_callback = true;
 		}
 		if (o == s)
 			return HRT_RESTART; /* cancelled itself: ignored */
@@ -470,16 +493,16 @@ static void do_advance(int64_t delta)
 	int64_t ran;
 
 	budget = 0;
-	armed_in_callback = false;
+	changed_in_callback = false;
 	ran = hrt_domain_advance(dom, delta);
 	if (delta < 0) {
 		ENSURE(ran == -EINVAL, "advance(%lld) = %lld", (long long)delta, (long long)ran);
 		return;
 	}
 	ENSURE(ran >= 0, "advance = %lld", (long long)ran);
-	if (armed_in_callback)
+	if (changed_in_callback)
 		return;
-	/* Nothing was armed by a callback: nothing due is left behind. */
+	/* No callback armed or cancelled a timer: nothing due is left behind. */
 	for (int h = 0; h < HRT_NCTX; h++) {
 		for (int i = 0; i < HRT_NCLOCKS; i++) {
 			struct hrt_clock_base *b = &dom->ctx[h].clock_base[i];
@@ -487,7 +510,11 @@ static void do_advance(int64_t delta)
 
 			if (n && budget <= RUN_BUDGET)
 				ENSURE(node_timer(n)->soft_expires > hrt_base_now(b),
-				       "a due timer was left queued (ctx %d base %d)", h, i);
+				       "a due timer was left queued (ctx %d base %d): timer %d "
+				       "soft %lld hard %lld, now %lld", h, i,
+				       (int)((struct slot *)node_timer(n)->data - slots),
+				       (long long)node_timer(n)->soft_expires,
+				       (long long)n->expires, (long long)hrt_base_now(b));
 		}
 	}
 }
@@ -524,12 +551,23 @@ static void op_behaviour(struct slot *s)
 	s->slack = u8() % 8;
 }
 
+static const char *const op_names[] = {
+	"setup", "start", "start_range", "restart", "cancel", "try_to_cancel",
+	"forward", "forward_now", "advance", "advance_next", "shift", "behaviour",
+};
+
 static void run_op(void)
 {
 	uint8_t b = u8();
 	struct slot *s = &slots[(b >> 4) % NTIMERS];
 
 	n_ops++;
+	if (tracing < 0)
+		tracing = getenv("FUZZ_OPS_TRACE") != NULL;
+	if (tracing)
+		fprintf(stderr, "op %s timer %d (setup %d clock %d mode %d behaviour %d)\n",
+			op_names[b % OP_COUNT], (int)(s - slots), s->setup, s->clock,
+			s->mode, s->behaviour % B_COUNT);
 	switch (b % OP_COUNT) {
 	case OP_SETUP:
 		op_setup(s);
@@ -580,6 +618,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	int rc;
 
+	cur_data = data;
+	cur_size = size;
 	in_p = data;
 	in_end = data + size;
 	rc = hrt_domain_new_manual(&dom, (int64_t)(u8() % 4) << 40);
