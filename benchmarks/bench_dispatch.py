@@ -37,7 +37,7 @@ class Due(hrt.HasTimer):
     timer = hrt.TimerField(mode=hrt.TimerMode.ABS | hrt.TimerMode.HARD)
 
     def __init__(self, counter: Counter, mode: hrt.TimerMode) -> None:
-        self.__dict__["timer"] = hrt.Timer(mode)
+        hrt.TimerField.install(self, hrt.Timer(mode), replace=True)
         self.counter = counter
 
     def run(self, ctx: hrt.CallbackContext) -> None:
