@@ -82,7 +82,21 @@ class CTimer(Timer):
         return self._try_to_cancel()
 
 
-class LatencyRecorder:
+class _Builtin:
+    """A builtin C callback's timer with its Python front end."""
+
+    timer: CTimer
+
+    def start(self, expires: int, *, slack: int = 0) -> None:
+        """Arm the timer; raises as ``CTimer.start``."""
+        self.timer.start(expires, slack=slack)
+
+    def cancel(self) -> bool:
+        """Stop it; waits for a running callback. True if it was queued."""
+        return self.timer.cancel()
+
+
+class LatencyRecorder(_Builtin):
     """Measures callback lateness in C: each expiry records ``now - expires``
     (ns) until ``capacity`` samples; periodic when ``interval`` > 0 (drift-free,
     overruns counted). Raises TypeError/ValueError for bad arguments
@@ -108,14 +122,6 @@ class LatencyRecorder:
         self._fd = _b.eventfd_new()
         self._rec, samples = _b.latency_rec_new(cap, iv, self._fd)
         self.timer = CTimer("latency", self._rec, mode, clock, keep=samples)
-
-    def start(self, expires: int, *, slack: int = 0) -> None:
-        """Arm the recorder's timer."""
-        self.timer.start(expires, slack=slack)
-
-    def cancel(self) -> bool:
-        """Stop it; waits for a running callback."""
-        return self.timer.cancel()
 
     @property
     def count(self) -> int:
@@ -172,7 +178,7 @@ class LatencyRecorder:
         )
 
 
-class ExpiryCounter:
+class ExpiryCounter(_Builtin):
     """Counts expiries in C; periodic when ``interval`` > 0, stopping after
     ``limit`` runs when ``limit`` > 0."""
 
@@ -189,14 +195,6 @@ class ExpiryCounter:
         self._c = _b.counter_new(iv, lim)
         self.timer = CTimer("count", self._c, mode, clock)
 
-    def start(self, expires: int, *, slack: int = 0) -> None:
-        """Arm the counter's timer."""
-        self.timer.start(expires, slack=slack)
-
-    def cancel(self) -> bool:
-        """Stop it; waits for a running callback."""
-        return self.timer.cancel()
-
     @property
     def count(self) -> int:
         """Expiries so far."""
@@ -206,7 +204,7 @@ class ExpiryCounter:
         return f"<ExpiryCounter count={self.count} timer={self.timer!r}>"
 
 
-class EventfdTimer:
+class EventfdTimer(_Builtin):
     """Adds 1 to an eventfd per expiry (periodic when ``interval`` > 0); poll or
     ``loop.add_reader`` the ``fileno()``, ``read()`` the count.
 
@@ -234,14 +232,6 @@ class EventfdTimer:
         except BaseException:
             self._release_fd()
             raise
-
-    def start(self, expires: int, *, slack: int = 0) -> None:
-        """Arm the timer."""
-        self.timer.start(expires, slack=slack)
-
-    def cancel(self) -> bool:
-        """Stop it; waits for a running callback."""
-        return self.timer.cancel()
 
     def try_to_cancel(self) -> int:
         """1 removed, 0 inactive, -1 callback running (it posts once more)."""

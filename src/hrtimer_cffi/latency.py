@@ -103,24 +103,22 @@ def _duration_arg(text: str) -> int:
     return parse_time(text, "s")
 
 
-def _positive_int(text: str) -> int:
+def _int_at_least(text: str, minimum: int) -> int:
     try:
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    if v < minimum:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= {minimum}")
     return v
+
+
+def _positive_int(text: str) -> int:
+    return _int_at_least(text, 1)
 
 
 def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
-    return v
+    return _int_at_least(text, 0)
 
 
 def _clock_arg(text: str) -> ClockId:
