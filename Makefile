@@ -12,7 +12,7 @@ ASAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame
 VALGRIND := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite
 TSAN   := -fsanitize=thread
 
-.PHONY: run test lint bench stress fuzz install ctest pytest clean
+.PHONY: run test lint bench stress fuzz install ctest hostcheck pytest clean
 
 run: install
 	$(VPY) -m hrtimer_cffi latency --duration 10 --rounds 5
@@ -21,7 +21,9 @@ test: install ctest lint pytest
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml setup.py build_ffi.py $(CSRC) $(CHDR) $(PYSRC)
+HOSTSRC := $(wildcard csrc/host/*.c csrc/host/*.h)
+
+$(VENV)/.installed: pyproject.toml setup.py build_ffi.py $(CSRC) $(CHDR) $(HOSTSRC) $(PYSRC)
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --disable-pip-version-check '.[test,lint]'
 	touch $@
@@ -29,9 +31,15 @@ $(VENV)/.installed: pyproject.toml setup.py build_ffi.py $(CSRC) $(CHDR) $(PYSRC
 # C unit tests: each tests/c/test_*.c is linked with the core and run under
 # ASan+UBSan, then again under TSan; then the fuzz target's plain driver runs
 # 20000 seeded random operation programs under ASan+UBSan.
-ctest: $(CTESTS:tests/c/%.c=$(CBUILD)/%.asan) $(CTESTS:tests/c/%.c=$(CBUILD)/%.tsan) $(CBUILD)/fuzz_ops.asan
-	@set -e; for t in $(filter-out %fuzz_ops.asan,$^); do echo "== $$t"; $$t; done
+ctest: $(CTESTS:tests/c/%.c=$(CBUILD)/%.asan) $(CTESTS:tests/c/%.c=$(CBUILD)/%.tsan) $(CBUILD)/fuzz_ops.asan hostcheck
+	@set -e; for t in $(filter-out %fuzz_ops.asan hostcheck,$^); do echo "== $$t"; $$t; done
 	$(CBUILD)/fuzz_ops.asan 20000 1
+
+# The Python host is built into the extension by build_ffi.py; here it is
+# compiled once more with the core's warnings as errors.
+hostcheck:
+	$(CC) $(CFLAGS) -Icsrc/host $$($(PYTHON) -c 'import sysconfig; print("-I" + sysconfig.get_path("include"))') \
+		-fsyntax-only csrc/host/pyhost.c
 
 $(CBUILD)/fuzz_ops.asan: tests/c/fuzz_ops.c $(CSRC) $(CHDR)
 	@mkdir -p $(CBUILD)

@@ -1,9 +1,10 @@
 """Build hrtimer_cffi._core: the C core of csrc/ behind a cffi API-mode module.
 
-The cdef is the part of csrc/hrtimer.h and csrc/hrt_builtins.h between the
-``cffi:begin`` and ``cffi:end`` markers. The glue below adds the one
-``extern "Python"`` trampoline (our ``RawTimerCallback::run``) and the host
-hooks that keep a timer's Python target alive while the timer is active.
+The cdef is the part between the ``cffi:begin`` and ``cffi:end`` markers of
+csrc/hrtimer.h, csrc/hrt_builtins.h and csrc/host/pyhost.h; the one
+``extern "Python+C"`` trampoline (our ``RawTimerCallback::run``) is declared
+here. The Python host (csrc/host/pyhost.c: target references, GIL batches,
+the GIL handover) is compiled in.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
 CSRC = HERE / "csrc"
-HEADERS = ["hrtimer.h", "hrt_builtins.h"]
+HOST = CSRC / "host"
+HEADERS = [CSRC / "hrtimer.h", CSRC / "hrt_builtins.h", HOST / "pyhost.h"]
 
 
 def _cdef_of(header: Path) -> str:
@@ -26,95 +28,40 @@ def _cdef_of(header: Path) -> str:
     return m.group(1)
 
 
-_GLUE_CDEF = """
-extern "Python" int _hrt_trampoline(struct hrt_timer *, void *, int64_t);
-
-/* The callback every Python timer is set up with, and the hook installer. */
-int hrt_py_run(struct hrt_timer *timer, void *data);
-int hrt_py_install(void);
-void hrt_py_close(void);
+# The trampoline is "Python+C": cffi defines it non-static, so the host in
+# csrc/host/pyhost.c calls it.
+_TRAMPOLINE_CDEF = """
+extern "Python+C" int _hrt_trampoline(struct hrt_timer *, void *, int64_t);
 """
 
-_GLUE_SOURCE = r"""
+# cffi releases the GIL around every C call with the standard macros; the
+# end of that bracket goes through the host, so a callback running on an
+# expiry thread under load gets the GIL back at once (see pyhost.c).
+_SOURCE = """
 #include "hrtimer.h"
 #include "hrt_builtins.h"
-
-static int _hrt_trampoline(struct hrt_timer *, void *, int64_t);
-
-/*
- * `data` of a Python timer is a cffi handle (a PyObject holding the callback
- * target). The core holds one reference to it per activation.
- */
-static volatile int py_closed;
-static __thread PyGILState_STATE batch_gil;
-static __thread int batch_depth;
-
-static void py_acquire(void *data)
-{
-    PyGILState_STATE s = PyGILState_Ensure();
-    Py_INCREF((PyObject *)data);
-    PyGILState_Release(s);
-}
-
-static void py_release(void *data)
-{
-    if (py_closed)
-        return;   /* the interpreter is going away: leak, never touch it */
-    PyGILState_STATE s = PyGILState_Ensure();
-    Py_DECREF((PyObject *)data);
-    PyGILState_Release(s);
-}
-
-static void py_batch_enter(void)
-{
-    if (batch_depth++ == 0)
-        batch_gil = PyGILState_Ensure();
-}
-
-static void py_batch_exit(void)
-{
-    if (--batch_depth == 0)
-        PyGILState_Release(batch_gil);
-}
-
-int hrt_py_run(struct hrt_timer *timer, void *data)
-{
-    if (py_closed)
-        return HRT_NORESTART;
-    return _hrt_trampoline(timer, data, hrt_timer_cb_now(timer));
-}
-
-static const struct hrt_host py_host = {
-    py_acquire, py_release, py_batch_enter, py_batch_exit,
-};
-
-int hrt_py_install(void)
-{
-    return hrt_set_host(&py_host);
-}
-
-void hrt_py_close(void)
-{
-    py_closed = 1;
-}
+#include "pyhost.h"
+#undef Py_END_ALLOW_THREADS
+#define Py_END_ALLOW_THREADS hrt_py_restore_thread(_save); }
 """
 
 
 def _sources() -> list[str]:
-    return sorted(str(p.relative_to(HERE)) for p in CSRC.glob("*.c"))
+    files = [*CSRC.glob("*.c"), *HOST.glob("*.c")]
+    return sorted(str(p.relative_to(HERE)) for p in files)
 
 
 ffibuilder = FFI()
 ffibuilder.cdef(
-    "".join(_cdef_of(CSRC / h) for h in HEADERS) + _GLUE_CDEF
+    "".join(_cdef_of(h) for h in HEADERS) + _TRAMPOLINE_CDEF
 )
 ffibuilder.set_source(
     "hrtimer_cffi._core",
-    _GLUE_SOURCE,
+    _SOURCE,
     sources=_sources(),
-    include_dirs=[str(CSRC)],
+    include_dirs=[str(CSRC), str(HOST)],
     extra_compile_args=["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-    libraries=["pthread"],
+    libraries=["pthread", "dl"],
 )
 
 if __name__ == "__main__":

@@ -101,6 +101,20 @@ bool hrt_on_expiry_thread(const struct hrt_cpu_base *cb)
 	return on_callback_thread(cb);
 }
 
+_Static_assert(HRT_CTX_THREAD_SOFT == HRT_CTX_SOFT &&
+	       HRT_CTX_THREAD_HARD == HRT_CTX_HARD &&
+	       HRT_CTX_THREAD_HARD_HOSTED == HRT_CTX_HARD_HOSTED,
+	       "hrt_ctx_thread() answers with the context index");
+
+int hrt_ctx_thread(void)
+{
+	const struct hrt_cpu_base *cb = current_cb;
+
+	if (!cb || cb->domain->manual)
+		return HRT_CTX_THREAD_NONE;
+	return cb->index;
+}
+
 static void domain_init(struct hrt_domain *d, bool manual, int64_t start)
 {
 	memset(d, 0, sizeof(*d));

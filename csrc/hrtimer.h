@@ -240,4 +240,18 @@ int hrt_timer_mode(const struct hrt_timer *t);
 
 /* cffi:end */
 
+/*
+ * Which expiry thread the caller is: HRT_CTX_THREAD_NONE for any thread
+ * that is not a real domain's expiry thread (a manual domain's advance
+ * runs callbacks on the caller's thread), else the context it serves.
+ * For hosts that treat HARD and SOFT callbacks differently.
+ */
+enum hrt_ctx_thread {
+	HRT_CTX_THREAD_NONE = -1,
+	HRT_CTX_THREAD_SOFT = 0,
+	HRT_CTX_THREAD_HARD = 1,
+	HRT_CTX_THREAD_HARD_HOSTED = 2
+};
+int hrt_ctx_thread(void);
+
 #endif /* HRT_HRTIMER_H */

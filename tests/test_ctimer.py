@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 import hrtimer_cffi as hrt
+from hrtimer_cffi import _binding
 
 ABS_HARD = hrt.TimerMode.ABS | hrt.TimerMode.HARD
 REL_SOFT = hrt.TimerMode.REL | hrt.TimerMode.SOFT
@@ -188,13 +189,15 @@ def test_c_callbacks_run_while_python_holds_the_gil(py_hard: bool) -> None:
     """A periodic HARD C recorder keeps firing while the main thread spins in
     pure Python (holding the GIL, switch interval 2 s) and a Python callback
     is due, SOFT or HARD (HARD Python timers have an expiry thread of their
-    own, so their wait for the GIL never holds up HARD C timers); the Python
-    callback cannot run meanwhile."""
+    own, so their wait for the GIL never holds up HARD C timers). With the
+    GIL handover switched off the Python callback cannot run meanwhile (with
+    it, it does: tests/test_gil_handover.py)."""
     rec = hrt.LatencyRecorder(20, interval=hrt.ms(1))
     py_runs: list[int] = []
     p = hrt.call_every(hrt.ms(1), lambda: py_runs.append(1), hard=py_hard)
     old = sys.getswitchinterval()
     sys.setswitchinterval(2.0)
+    _binding.set_gil_handover(False)
     try:
         time.sleep(0.01)  # let the Python timer start running
         rec.start(hrt.ms(1))
@@ -205,6 +208,7 @@ def test_c_callbacks_run_while_python_holds_the_gil(py_hard: bool) -> None:
         c_during = rec.count
         py_during = len(py_runs) - py_before
     finally:
+        _binding.set_gil_handover(True)
         sys.setswitchinterval(old)
         p.cancel()
         rec.close()

@@ -55,7 +55,7 @@ from .ctimer import CTimer, EventfdTimer, ExpiryCounter, LatencyRecorder
 from .errors import HrTimerError, TimerStateError
 from .pin import PinTimerHandle
 from .sleep import sleep, sleep_until
-from .stats import expiry_stats
+from .stats import GilHandover, expiry_stats, gil_handover
 from .timer import (
     CallbackContext,
     HasTimer,
@@ -76,6 +76,7 @@ __all__ = [
     "ClockId",
     "EventfdTimer",
     "ExpiryCounter",
+    "GilHandover",
     "HasTimer",
     "HrTimerError",
     "LatencyRecorder",
@@ -96,6 +97,7 @@ __all__ = [
     "call_every",
     "call_later",
     "expiry_stats",
+    "gil_handover",
     "ms",
     "now",
     "s",

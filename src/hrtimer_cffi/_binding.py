@@ -11,6 +11,7 @@ import atexit
 import errno
 import os
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -141,6 +142,33 @@ atexit.register(_shutdown)
 os.register_at_fork(after_in_child=_after_fork_child)
 
 
+# ---------------------------------------------------------------- GIL handover
+
+GIL_HANDOVERS = {
+    lib.HRT_HANDOVER_NONE: "none",
+    lib.HRT_HANDOVER_INTERVAL: "switch-interval",
+    lib.HRT_HANDOVER_PENDING: "pending-call",
+}
+
+
+def gil_handover() -> str:
+    """How expiry threads get the GIL from a busy interpreter (see pyhost.c)."""
+    return GIL_HANDOVERS[lib.hrt_py_handover()]
+
+
+def set_gil_handover(on: bool) -> None:
+    """Switch the GIL handover off or on (for side-by-side measurements)."""
+    lib.hrt_py_set_handover(1 if on else 0)
+
+
+def gil_handover_stats() -> dict[str, int]:
+    """Counters of the GIL handover: requests, yields, yield_timeouts."""
+    st = ffi.new("struct hrt_py_handover_stats *")
+    lib.hrt_py_handover_stats(st)
+    return {"requests": st.requests, "yields": st.yields,
+            "yield_timeouts": st.yield_timeouts}
+
+
 def is_closed() -> bool:
     """True once interpreter exit has stopped the core."""
     return _closed
@@ -164,7 +192,17 @@ timer_now = lib.hrt_timer_now
 timer_clock = lib.hrt_timer_clock
 timer_cancel = lib.hrt_timer_cancel
 timer_try_to_cancel = lib.hrt_timer_try_to_cancel
-now = lib.hrt_now
+_clock_gettime_ns = time.clock_gettime_ns
+
+
+def now(clock: int) -> int:
+    """Now on ``clock`` (a Linux clock id), as the default domain sees it.
+    MONOTONIC and BOOTTIME are read without a C call of the binding (which
+    would release the GIL: costly in a callback under load); REALTIME and TAI
+    go through the core, which applies the test hook's shift."""
+    if clock == 1 or clock == 7:  # CLOCK_MONOTONIC, CLOCK_BOOTTIME
+        return _clock_gettime_ns(clock)
+    return int(lib.hrt_now(clock))
 
 
 # A timer that is never set up: every operation on it is a harmless no-op

@@ -149,8 +149,8 @@ def check_mode(value: object) -> TimerMode:
 def now(clock: ClockId = ClockId.MONOTONIC) -> int:
     """Now on ``clock`` in int nanoseconds. Raises TypeError/ValueError for a bad clock."""
     if clock is ClockId.MONOTONIC:
-        return _b.now(1)  # type: ignore[no-any-return]
-    return _b.now(check_clock(clock))  # type: ignore[no-any-return]
+        return _b.now(1)
+    return _b.now(check_clock(clock))
 
 
 def _scale(name: str, x: object, factor: int) -> int:
