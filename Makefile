@@ -12,7 +12,7 @@ ASAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame
 VALGRIND := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite
 TSAN   := -fsanitize=thread
 
-.PHONY: run test lint bench stress fuzz install ctest hostcheck pytest clean
+.PHONY: run test test-all lint bench stress fuzz install ctest hostcheck pytest clean
 
 run: install
 	$(VPY) -m hrtimer_cffi latency --duration 10 --rounds 5
@@ -56,8 +56,12 @@ $(CBUILD)/%.tsan: tests/c/%.c $(CSRC) $(CHDR)
 pytest: install
 	$(VPY) -m pytest -q tests
 
+# The pytest suite on every CPython 3.10-3.13 present (noxfile.py).
+test-all: install
+	$(VPY) -m nox
+
 lint: install
-	$(VPY) -m ruff check src tests benchmarks examples build_ffi.py
+	$(VPY) -m ruff check src tests benchmarks examples build_ffi.py noxfile.py
 	$(VPY) -m mypy --strict src examples/typed_example.py
 
 bench: install

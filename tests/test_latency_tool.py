@@ -257,6 +257,7 @@ def test_ctrl_c_stops_the_run_with_status_130() -> None:
         (["--loops", "5", "--duration", "1"], "not allowed with argument"),
         (["--duration", "-3"], "is not a time"),
         (["--mode", "turbo"], "unknown mode turbo"),
+        (["--load", "heavy"], "unknown load heavy"),
         (["--mode", "c,"], None),
         (["--clock", "sundial"], "unknown clock 'sundial'"),
         (["--priority", "100"], "out of range"),
@@ -313,3 +314,44 @@ def test_percentile_nearest_rank() -> None:
     assert latency.percentile(values, 99.9) == 999
     assert latency.percentile(values, 100) == 1000
     assert latency.percentile([7], 99.9) == 7
+
+
+@pytest.mark.parametrize("load", ["python", "thread", "cpu"])
+def test_load_runs_and_is_reported(load: str) -> None:
+    """Each load runs for real while the mechanisms are measured; the report
+    and the JSON say which, and the load is gone afterwards."""
+    r = run_tool(*FAST, "--loops", "30", "--mode", "python-hard,sleep,peers", "--load", load,
+                 "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["config"]["load"] == load
+    assert doc["config"]["gil_handover"] in ("pending-call", "switch-interval")
+    rows = {row["key"]: row for row in doc["results"]}
+    assert all(row["available"] and row["wakeups"] == 30 for row in rows.values()), rows
+    assert rows["python-hard"]["min_us"] >= 0
+
+
+def test_several_loads_side_by_side(tmp_path: Path) -> None:
+    hist = tmp_path / "h.txt"
+    r = run_tool(*FAST, "--loops", "20", "--mode", "c,python-soft", "--load", "none,python",
+                 "--histogram", str(hist), "-q")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    heads = [line for line in out.splitlines() if line.startswith("mechanism ")]
+    assert len(heads) == 3 and sum("wakeups" in h for h in heads) == 2  # 2 tables + side by side
+    assert "load: none (an idle interpreter)" in out and "load: python (the main" in out
+    side = out[out.index("side by side:"):].splitlines()
+    assert side[1].split() == ["mechanism", "none", "python"]
+    assert any(line.startswith("Python SOFT") for line in side)
+    assert (tmp_path / "h-none.txt").is_file() and (tmp_path / "h-python.txt").is_file()
+
+
+def test_ctrl_c_under_python_load_reports_what_it_has() -> None:
+    proc = subprocess.Popen([PY, "-m", "hrtimer_cffi", "latency", "--interval", "1ms",
+                             "--loops", "100000", "--mode", "c", "--load", "python", "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted during" in err

@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "hrt_builtins.h"
 #include "hrtimer.h"
 #include "pyhost.h"
 
@@ -352,6 +353,7 @@ static __thread int batch_depth;
 static __thread int batch_prio;
 static __thread PyGILState_STATE batch_gil;
 static __thread bool thread_state_kept;
+static __thread bool wake_precise; /* back from a precise sleep */
 
 static void py_batch_enter(void)
 {
@@ -384,20 +386,34 @@ static void py_batch_enter(void)
  * The GIL comes back after a C call of the binding (cffi releases it around
  * every call). Inside a batch of an expiry thread this asks for it as
  * batch_enter does: a callback that calls into the core under load must not
- * wait out a switch interval to continue.
+ * wait out a switch interval to continue. After a precise sleep it asks
+ * with SOFT priority (a HARD callback never yields to a sleeper).
  */
 void hrt_py_restore_thread(PyThreadState *ts)
 {
 	bool lowered;
+	int prio = batch_depth ? batch_prio : PRIO_OTHER;
 
-	if (batch_depth == 0 || batch_prio == PRIO_OTHER ||
-	    hrt_py_handover() == HRT_HANDOVER_NONE) {
+	if (wake_precise) {
+		wake_precise = false;
+		if (prio == PRIO_OTHER)
+			prio = PRIO_SOFT;
+	}
+	if (prio == PRIO_OTHER || hrt_py_handover() == HRT_HANDOVER_NONE) {
 		PyEval_RestoreThread(ts);
 		return;
 	}
-	lowered = handover_begin(batch_prio);
+	lowered = handover_begin(prio);
 	PyEval_RestoreThread(ts);
-	handover_end(batch_prio, lowered);
+	handover_end(prio, lowered);
+}
+
+int64_t hrt_py_sleep_until(int clock, int64_t deadline)
+{
+	int64_t r = hrt_sleep_until(clock, deadline);
+
+	wake_precise = true;
+	return r;
 }
 
 static void py_batch_exit(void)

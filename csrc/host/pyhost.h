@@ -36,6 +36,12 @@ enum hrt_handover {
 };
 int hrt_py_handover(void);
 
+/*
+ * hrt_sleep_until for Python: the GIL comes back through the handover, so a
+ * precise sleep stays precise while another thread runs bytecode.
+ */
+int64_t hrt_py_sleep_until(int clock, int64_t deadline);
+
 /* What the handover did since the start. */
 struct hrt_py_handover_stats {
 	uint64_t requests;       /* an expiry thread asked for the GIL early */

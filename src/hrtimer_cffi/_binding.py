@@ -392,7 +392,7 @@ def sleep_until(clock: int, deadline: int) -> int:
     returns, it sleeps on to the same deadline; a handler that raises
     propagates (the loop's back edge lets the interpreter run handlers)."""
     while True:
-        rc = int(lib.hrt_sleep_until(clock, deadline))
+        rc = int(lib.hrt_py_sleep_until(clock, deadline))
         if rc >= 0:
             return rc
         if rc != -errno.EINTR:

@@ -25,19 +25,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
-import importlib
-import inspect
 import json
 import math
 import os
 import platform
 import re
 import sched
+import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
 from . import _binding as _b
@@ -317,25 +317,10 @@ def _run_sleep(plan: Plan) -> Measurement:
     return Measurement(samples, overruns)
 
 
-def _import_aio() -> Any:
-    """``hrtimer_cffi.aio``, imported on first use; raises ImportError."""
-    return importlib.import_module(f"{__package__}.aio")
-
-
 def _run_aio(plan: Plan) -> Measurement:
-    aio = _import_aio()
-    try:
-        params = set(inspect.signature(aio.sleep_until).parameters)
-    except (TypeError, ValueError):
-        params = set()
+    from . import aio
+
     clock = plan.clock
-    note = None
-    kwargs: dict[str, Any] = {}
-    if "clock" in params:
-        kwargs["clock"] = clock
-    elif clock is not ClockId.MONOTONIC:
-        clock = ClockId.MONOTONIC
-        note = "aio.sleep_until has no clock argument: ran on MONOTONIC"
     interval, every, report = plan.interval, plan.every, plan.report
     samples: list[int] = []
     overruns = 0
@@ -345,7 +330,7 @@ def _run_aio(plan: Plan) -> Measurement:
         sleep = aio.sleep_until
         nxt = now(clock) + interval
         for i in range(1, plan.total + 1):
-            await sleep(nxt, **kwargs)
+            await sleep(nxt, clock)
             t = now(clock)
             samples.append(t - nxt)
             nxt, skipped = _advance(nxt, t, interval)
@@ -354,7 +339,7 @@ def _run_aio(plan: Plan) -> Measurement:
                 report(i)
 
     asyncio.run(loop())
-    return Measurement(samples, overruns, note=note)
+    return Measurement(samples, overruns)
 
 
 # -- the peers (standard library; they know CLOCK_MONOTONIC only)
@@ -531,6 +516,57 @@ def select(modes: Sequence[str]) -> list[Mechanism]:
             if m.kind == "limit" or "all" in wanted or m.mode in wanted]
 
 
+# ---------------------------------------------------------------- load
+
+#: ``--load`` values, and what each runs while every mechanism is measured.
+LOADS: dict[str, str] = {
+    "none": "none (an idle interpreter)",
+    "python": "python (the main thread runs bytecode all along; the mechanisms are "
+              "measured from a second thread)",
+    "thread": "thread (a worker thread runs bytecode all along)",
+    "cpu": "cpu (one busy process per CPU)",
+}
+
+
+def _spin(stop: threading.Event) -> int:
+    """Pure bytecode until ``stop`` is set: holds the GIL but for the
+    interpreter's own switches."""
+    x = 0
+    is_set = stop.is_set
+    while not is_set():
+        for i in range(200):
+            x += i
+    return x
+
+
+@contextlib.contextmanager
+def background_load(kind: str) -> Iterator[None]:
+    """Run the ``thread`` or ``cpu`` load for the ``with`` block (``none``
+    and ``python`` need nothing here: ``python`` is the measuring run's own
+    main thread, see ``run``)."""
+    if kind == "thread":
+        stop = threading.Event()
+        t = threading.Thread(target=_spin, args=(stop,), name="hrt-latency-load", daemon=True)
+        t.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            t.join()
+    elif kind == "cpu":
+        procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                 for _ in range(len(os.sched_getaffinity(0)))]
+        try:
+            yield
+        finally:
+            for pr in procs:
+                pr.kill()
+            for pr in procs:
+                pr.wait()
+    else:
+        yield
+
+
 # ---------------------------------------------------------------- statistics
 
 
@@ -691,24 +727,26 @@ class Progress:
 # ---------------------------------------------------------------- running
 
 
-def run(args: argparse.Namespace, out: TextIO | None = None,
-        err: TextIO | None = None) -> int:
-    """Run the measurement ``args`` describes; returns the exit status
-    (0; 1 if a mechanism failed or an output could not be written; 130 if
-    interrupted)."""
-    out = sys.stdout if out is None else out
-    err = sys.stderr if err is None else err
+def _measure(args: argparse.Namespace, load: str, prio_note: str | None, err: TextIO,
+             abort: threading.Event) -> tuple[int, dict[str, Any], list[Result]]:
+    """Measure every selected mechanism under ``load`` (already running);
+    returns the status (0, 1 or 130), the run's facts and the rows."""
     interval: int = args.interval
     clock: ClockId = args.clock
     mechs = select(args.mode)
 
-    prio_note = set_priority(args.priority, err) if args.priority else None
     if args.loops is not None:
         loops = args.loops
     else:
         loops = max(1, args.duration // (len(mechs) * interval))
     expected_s = len(mechs) * (loops + args.warmup * args.rounds) * interval / NS_PER_S
     progress = Progress(err, not args.quiet and expected_s > PROGRESS_MIN_S, len(mechs))
+
+    def report(done: int) -> None:
+        if abort.is_set():  # Ctrl-C reached the busy main thread (--load python)
+            raise KeyboardInterrupt
+        progress.update(done)
+
     peer_offset, peer_clock_note = _peer_clock_offset()
 
     rounds = min(args.rounds, loops)
@@ -734,7 +772,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None,
                 continue
             if not res.available:
                 continue
-            plan = Plan(clock, interval, share, args.warmup, progress.update, peer_offset)
+            plan = Plan(clock, interval, share, args.warmup, report, peer_offset)
             label = mech.name if rounds == 1 else f"{mech.name} (round {rnd + 1}/{rounds})"
             progress.begin(step, label, plan.total, plan.total * interval / NS_PER_S,
                            announce=rounds == 1)
@@ -788,29 +826,103 @@ def run(args: argparse.Namespace, out: TextIO | None = None,
         "policy": _policy(),
         "priority_requested": args.priority,
         "priority_note": prio_note,
+        "load": load,
+        "gil_handover": _b.gil_handover(),
         "timer_slack_ns": _timer_slack_ns(),
         "peer_clock": peer_clock_note,
         "system": system_info(),
     }
+    return status, info, results
+
+
+def _measure_under(args: argparse.Namespace, load: str, prio_note: str | None,
+                   err: TextIO) -> tuple[int, dict[str, Any], list[Result]]:
+    """``_measure`` with ``load`` running. Under ``python`` the measuring runs
+    in a second thread while this (main) thread runs bytecode; a Ctrl-C that
+    lands here stops the measuring at its next progress point."""
+    abort = threading.Event()
+    if load != "python":
+        with background_load(load):
+            return _measure(args, load, prio_note, err, abort)
+    box: list[tuple[int, dict[str, Any], list[Result]]] = []
+    failure: list[BaseException] = []
+
+    def measure() -> None:
+        try:
+            box.append(_measure(args, load, prio_note, err, abort))
+        except BaseException as e:
+            failure.append(e)
+        finally:
+            done.set()
+
+    done = threading.Event()
+    t = threading.Thread(target=measure, name="hrt-latency-measure")
+    t.start()
+    try:
+        _spin(done)
+    except KeyboardInterrupt:
+        abort.set()  # the measuring stops and reports what it has (status 130)
+    t.join()
+    if failure:
+        raise failure[0]
+    return box[0]
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None,
+        err: TextIO | None = None) -> int:
+    """Run the measurement ``args`` describes, once per ``--load``; returns the
+    exit status (0; 1 if a mechanism failed or an output could not be
+    written; 130 if interrupted)."""
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    prio_note = set_priority(args.priority, err) if args.priority else None
+    status = 0
+    runs: list[tuple[dict[str, Any], list[Result]]] = []
+    for load in args.load:
+        if len(args.load) > 1 and not args.quiet:
+            err.write(f"{PROG}: load {LOADS[load]}\n")
+        st, info, results = _measure_under(args, load, prio_note, err)
+        runs.append((info, results))
+        status = st if st == 130 else max(status, st)
+        if st == 130:
+            break
     if args.json:
-        json.dump(to_json(info, results), out, indent=2)
+        doc = (to_json(*runs[0]) if len(runs) == 1 else
+               {"tool": PROG, "runs": [to_json(i, r) for i, r in runs]})
+        json.dump(doc, out, indent=2)
         out.write("\n")
     else:
-        print_report(info, results, out)
-    if args.histogram:
-        try:
-            write_histogram(args.histogram, results, args.histogram_max)
-        except OSError as e:
-            err.write(f"{PROG}: cannot write histogram {args.histogram}: {e}\n")
-            status = status or 1
-    if args.plot:
-        try:
-            write_plot(args.plot, info, results)
-        except OSError as e:
-            err.write(f"{PROG}: cannot write plot {args.plot}: {e}\n")
-            status = status or 1
+        for k, (info, results) in enumerate(runs):
+            if k:
+                out.write("\n")
+            print_report(info, results, out)
+        if len(runs) > 1:
+            out.write("\n")
+            print_comparison(runs, out)
+    for info, results in runs:
+        suffix = f"-{info['load']}" if len(runs) > 1 else ""
+        if args.histogram:
+            path = _with_suffix(args.histogram, suffix)
+            try:
+                write_histogram(path, results, args.histogram_max)
+            except OSError as e:
+                err.write(f"{PROG}: cannot write histogram {path}: {e}\n")
+                status = status or 1
+        if args.plot:
+            path = _with_suffix(args.plot, suffix)
+            try:
+                write_plot(path, info, results)
+            except OSError as e:
+                err.write(f"{PROG}: cannot write plot {path}: {e}\n")
+                status = status or 1
     out.flush()
     return status
+
+
+def _with_suffix(path: str, suffix: str) -> str:
+    """``hist.txt`` + ``-python`` = ``hist-python.txt``."""
+    root, ext = os.path.splitext(path)
+    return f"{root}{suffix}{ext}"
 
 
 def _raw(results: Sequence[Result]) -> Result | None:
@@ -842,6 +954,7 @@ def print_report(info: dict[str, Any], results: Sequence[Result], out: TextIO) -
       f"threads, sleep_until and the raw loop use 1 ns); loadavg: {sysinfo['loadavg']}\n")
     w(f"machine: {sysinfo['cpus']} CPUs, {sysinfo['cpu_model']}, Linux {sysinfo['kernel']}, "
       f"{sysinfo['python']}\n")
+    w(f"load: {LOADS[info['load']]}; GIL handover: {info['gil_handover']}\n")
     w("lateness = when the code runs - intended absolute expiry, in us; "
       "p50/p99 x raw = over the raw timerfd limit\n\n")
     cols = ("min", "p50", "p90", "p99", "p99_9", "max")
@@ -868,6 +981,22 @@ def print_report(info: dict[str, Any], results: Sequence[Result], out: TextIO) -
         for name, note in notes:
             w(f"note: {name}: {note}\n")
     w(f"note: peers run on CLOCK_MONOTONIC ({info['peer_clock']})\n")
+
+
+def print_comparison(runs: Sequence[tuple[dict[str, Any], Sequence[Result]]],
+                     out: TextIO) -> None:
+    """p50 and p99 of each mechanism under each load, side by side (us)."""
+    w = out.write
+    loads = [info["load"] for info, _ in runs]
+    w("side by side: p50 / p99 lateness in us under each load\n")
+    w(f"{'mechanism':<20}" + "".join(f" {load:>19}" for load in loads) + "\n")
+    for i, first in enumerate(runs[0][1]):
+        cells = []
+        for _, results in runs:
+            r = results[i]
+            cells.append(f"{r.stats['p50'] / NS_PER_US:9.1f} /{r.stats['p99'] / NS_PER_US:8.1f}"
+                         if r.available else f"{'-':>19}")
+        w(f"{first.mechanism.name:<20}" + "".join(f" {c:>19}" for c in cells) + "\n")
 
 
 def to_json(info: dict[str, Any], results: Sequence[Result]) -> dict[str, Any]:
@@ -1028,6 +1157,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--clock", type=_clock_arg, default=ClockId.MONOTONIC,
                    help="clock of our timers and the raw loop: monotonic (default), realtime, "
                         "boottime, tai (the peers always use monotonic)")
+    p.add_argument("--load", action="append", type=_load_arg, metavar="LOAD",
+                   help="what runs while measuring: " + ", ".join(LOADS) + " (python: the "
+                        "main thread busy in bytecode; thread: a worker thread busy; cpu: a "
+                        "busy process per CPU). Repeat it or give a comma-separated list to "
+                        "measure under each in turn, side by side; default none")
     p.add_argument("-p", "--priority", type=_priority_arg, default=0, metavar="PRIO",
                    help="run at SCHED_FIFO PRIO (1-99) when permitted; 0 (default): normal")
     p.add_argument("--rounds", type=_positive_int, default=1, metavar="N",
@@ -1058,6 +1192,16 @@ def _mode_arg(text: str) -> list[str]:
     return modes
 
 
+def _load_arg(text: str) -> list[str]:
+    loads = [m.strip().lower() for m in text.split(",") if m.strip()]
+    bad = [m for m in loads if m not in LOADS]
+    if bad or not loads:
+        raise argparse.ArgumentTypeError(
+            f"unknown load {', '.join(bad) or repr(text)}; choose from {', '.join(LOADS)}"
+        )
+    return loads
+
+
 def _check_output(p: argparse.ArgumentParser, option: str, path: str | None) -> None:
     if path is None:
         return
@@ -1075,6 +1219,7 @@ def finish_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> argpars
     status 2) on a bad combination."""
     args.mode = sorted({m for group in (args.mode or [["all"]]) for m in group},
                        key=MODES.index)
+    args.load = list(dict.fromkeys(m for group in (args.load or [["none"]]) for m in group))
     if args.loops is None and args.duration is None:
         args.duration = 10 * NS_PER_S
     if args.histogram_max is None:
