@@ -12,10 +12,10 @@ ASAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame
 VALGRIND := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite
 TSAN   := -fsanitize=thread
 
-.PHONY: run test test-all lint bench stress fuzz install ctest hostcheck pytest clean
+.PHONY: run test test-all lint bench bench-load stress fuzz install ctest hostcheck pytest clean
 
 run: install
-	$(VPY) -m hrtimer_cffi latency --duration 10 --rounds 5
+	$(VPY) -m hrtimer_cffi latency --duration 8 --rounds 4 --load none,python
 
 test: install ctest lint pytest
 
@@ -66,6 +66,11 @@ lint: install
 
 bench: install
 	$(VPY) benchmarks/run_all.py
+
+# Precision under load (idle, busy main thread, busy worker) on every
+# CPython 3.10-3.13 present.
+bench-load: install
+	$(VPY) -m nox -s bench_load
 
 # Long forms (≤ 10 min): 2M fuzz programs, the Python stress for minutes,
 # 1M start/cancel cycles, valgrind memcheck of the C tests.

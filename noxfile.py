@@ -59,3 +59,10 @@ def tests(session: nox.Session) -> None:
     session.install(".[test]")
     session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests",
                 *session.posargs)
+
+
+@nox.session(python=list(INTERPRETERS))
+def bench_load(session: nox.Session) -> None:
+    """Precision under load (benchmarks/bench_load.py) on this interpreter."""
+    session.install(".")
+    session.run("python", "benchmarks/bench_load.py", *session.posargs)

@@ -355,3 +355,4 @@ def test_ctrl_c_under_python_load_reports_what_it_has() -> None:
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "interrupted during" in err
+    assert "C callback" in out  # what it measured is reported

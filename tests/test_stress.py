@@ -45,6 +45,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 LONG = os.environ.get("HRT_STRESS_LONG") == "1"
 SECONDS = float(os.environ.get("HRT_STRESS_SECONDS", "180" if LONG else "6"))
 
@@ -52,10 +54,15 @@ SECONDS = float(os.environ.get("HRT_STRESS_SECONDS", "180" if LONG else "6"))
 # ---------------------------------------------------------------- the test
 
 
-def test_stress_threads_against_firing_timers() -> None:
+@pytest.mark.parametrize("busy_main", [False, True], ids=["idle-main", "busy-main"])
+def test_stress_threads_against_firing_timers(busy_main: bool) -> None:
+    """``busy-main``: the main thread runs bytecode all through each epoch, so
+    every Python callback takes the GIL through the handover (a park of the
+    main thread, or a yield of a worker) while the workers contend for it."""
     hard_timeout = SECONDS * 3 + 90
     proc = subprocess.run(
-        [sys.executable, __file__, "--seconds", str(SECONDS)],
+        [sys.executable, __file__, "--seconds", str(SECONDS),
+         *(["--busy-main"] if busy_main else [])],
         capture_output=True,
         text=True,
         timeout=hard_timeout,
@@ -74,6 +81,8 @@ def test_stress_threads_against_firing_timers() -> None:
     assert figures["calls_run"] > 100, figures
     assert figures["faults_injected"] == figures["faults_reported"] > 0, figures
     assert figures["lost"] == 0, figures
+    if busy_main:
+        assert figures["handover_yields"] > 0, figures
 
 
 # ---------------------------------------------------------------- the child
@@ -88,7 +97,16 @@ class Log:
     runs: list[tuple[int, int]] = field(default_factory=list)
 
 
-def run_child(seconds: float) -> int:
+def spin(seconds: float) -> None:
+    """Pure bytecode for ``seconds``."""
+    end = time.monotonic() + seconds
+    x = 0
+    while time.monotonic() < end:
+        for i in range(50):
+            x += i
+
+
+def run_child(seconds: float, busy_main: bool = False) -> int:
     import hrtimer_cffi as hrt
 
     violations: list[str] = []
@@ -349,7 +367,10 @@ def run_child(seconds: float) -> int:
         ]
         for t in threads:
             t.start()
-        time.sleep(epoch_len)
+        if busy_main:
+            spin(epoch_len)
+        else:
+            time.sleep(epoch_len)
         stop.set()
         for t in threads:
             t.join()
@@ -387,6 +408,7 @@ def run_child(seconds: float) -> int:
         violations.append(f"unexpected unraisable: {out['other_unraisable']}")
     out["lost"] = lost_total
     out["seconds"] = seconds
+    out["handover_yields"] = hrt.gil_handover().yields
     out["violations"] = violations[:20]
     print("STRESS " + json.dumps(out), flush=True)
     return 1 if violations or lost_total else 0
@@ -395,4 +417,6 @@ def run_child(seconds: float) -> int:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=SECONDS)
-    sys.exit(run_child(ap.parse_args().seconds))
+    ap.add_argument("--busy-main", action="store_true")
+    a = ap.parse_args()
+    sys.exit(run_child(a.seconds, a.busy_main))
