@@ -4,7 +4,7 @@ VENV   := .venv
 VPY    := $(VENV)/bin/python
 CSRC   := $(wildcard csrc/*.c)
 CHDR   := $(wildcard csrc/*.h)
-PYSRC  := $(wildcard src/hrtimer_cffi/*.py)
+PYSRC  := $(wildcard src/hrtimer_cffi/*.py src/hrtimer_cffi/*/*.py)
 CTESTS := $(wildcard tests/c/test_*.c)
 CBUILD := build/c
 CFLAGS := -std=gnu11 -Wall -Wextra -Werror -g -O1 -pthread -Icsrc
