@@ -248,3 +248,46 @@ def test_fork_in_a_preempted_stretch() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "children 20 parent runs True" in proc.stdout, proc.stdout + proc.stderr
+
+
+class Hog(hrt.HasTimer):
+    """A callback that runs bytecode for ``seconds`` (a CPU-bound callback)."""
+
+    def __init__(self, mode: hrt.TimerMode, seconds: float) -> None:
+        hrt.TimerField.install(self, hrt.Timer(hrt.TimerMode.REL | mode), replace=True)
+        self.seconds = seconds
+        self.done = threading.Event()
+
+    timer = hrt.TimerField(mode=hrt.TimerMode.REL | hrt.TimerMode.SOFT)
+
+    def run(self, ctx: hrt.CallbackContext) -> None:
+        busy(self.seconds)
+        self.done.set()
+
+
+def ticks_during(hog_mode: hrt.TimerMode, ticker: Ticker) -> int:
+    hog = Hog(hog_mode, BUSY_S)
+    with ticker.start(PERIOD):
+        time.sleep(0.05)
+        before = ticker.runs
+        with hog.start(hrt.ms(1)):
+            assert hog.done.wait(10)
+        return ticker.runs - before
+
+
+def test_a_busy_soft_callback_does_not_delay_hard_ones() -> None:
+    """Finding: a CPU-bound SOFT Python callback made HARD ones 5 ms late."""
+    assert ticks_during(hrt.TimerMode.SOFT, Ticker()) >= MIN_RUNS
+
+
+def test_a_soft_callback_never_takes_the_gil_from_a_hard_one() -> None:
+    """The kernel's order: a HARD callback is never made to yield to SOFT ones
+    (it yields only when it blocks, or after the switch interval like any
+    thread). The 5 ms switch interval caps what SOFT gets meanwhile."""
+    before = hrt.gil_handover()
+    runs = ticks_during(hrt.TimerMode.HARD, SoftTicker())
+    after = hrt.gil_handover()
+    assert after.requests > before.requests  # the SOFT thread did ask
+    assert after.yields == before.yields, "the HARD callback yielded to SOFT"
+    # about one SOFT run per switch interval (~60); a yielding HARD one: ~300
+    assert runs < MIN_RUNS, f"SOFT ran {runs} times inside a busy HARD callback"
