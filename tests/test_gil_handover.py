@@ -24,9 +24,13 @@ from hrtimer_cffi import _binding as _b
 
 BUSY_S = 0.3          # length of a busy stretch
 PERIOD = hrt.ms(1)    # 1 kHz
+#: The switch interval during these tests: without the handover a callback
+#: waits for it, so a long one makes the control unmistakable (~6 runs in
+#: BUSY_S); the handover does not depend on it.
+SWITCH_S = 0.05
 #: Runs of a 1 kHz callback expected within BUSY_S under a busy interpreter,
-#: at the least (300 would be perfect; without the handover about 60 run).
-MIN_RUNS = 150
+#: at the least (300 would be perfect; on a quiet 2-CPU machine ~290 run).
+MIN_RUNS = 100
 
 
 class Ticker(hrt.HasTimer):
@@ -73,7 +77,10 @@ def runs_during_busy(ticker: Ticker, in_thread: bool) -> int:
 
 @pytest.fixture
 def handover_on() -> Any:
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_S)
     yield
+    sys.setswitchinterval(old)
     _b.set_gil_handover(True)
 
 
@@ -91,10 +98,13 @@ def test_callbacks_run_while_a_thread_is_busy(kind: type[Ticker], in_thread: boo
     after = hrt.gil_handover()
     _b.set_gil_handover(False)
     off = runs_during_busy(kind(), in_thread)
-    # Without the handover each run waits for the 5 ms switch interval.
-    assert off < MIN_RUNS, f"control: {off} runs without the handover"
+    # Without the handover each run waits for the switch interval.
+    assert off <= BUSY_S / SWITCH_S * 3, f"control: {off} runs without the handover"
     assert on >= MIN_RUNS, f"{on} runs in {BUSY_S}s at 1 kHz (without handover: {off})"
-    assert after.requests > before.requests and after.yields > before.yields
+    assert after.requests > before.requests
+    if not in_thread or after.mechanism == "pending-call":
+        # (3.10/3.11: a busy worker yields through the drop request, not a park)
+        assert after.yields > before.yields
 
 
 def test_switch_interval_and_signals_unchanged() -> None:
@@ -275,12 +285,12 @@ def ticks_during(hog_mode: hrt.TimerMode, ticker: Ticker) -> int:
         return ticker.runs - before
 
 
-def test_a_busy_soft_callback_does_not_delay_hard_ones() -> None:
+def test_a_busy_soft_callback_does_not_delay_hard_ones(handover_on: Any) -> None:
     """Finding: a CPU-bound SOFT Python callback made HARD ones 5 ms late."""
     assert ticks_during(hrt.TimerMode.SOFT, Ticker()) >= MIN_RUNS
 
 
-def test_a_soft_callback_never_takes_the_gil_from_a_hard_one() -> None:
+def test_a_soft_callback_never_takes_the_gil_from_a_hard_one(handover_on: Any) -> None:
     """The kernel's order: a HARD callback is never made to yield to SOFT ones
     (it yields only when it blocks, or after the switch interval like any
     thread). The 5 ms switch interval caps what SOFT gets meanwhile."""
@@ -289,5 +299,5 @@ def test_a_soft_callback_never_takes_the_gil_from_a_hard_one() -> None:
     after = hrt.gil_handover()
     assert after.requests > before.requests  # the SOFT thread did ask
     assert after.yields == before.yields, "the HARD callback yielded to SOFT"
-    # about one SOFT run per switch interval (~60); a yielding HARD one: ~300
-    assert runs < MIN_RUNS, f"SOFT ran {runs} times inside a busy HARD callback"
+    # about one SOFT run per switch interval (~6); a yielding HARD one: ~300
+    assert runs <= BUSY_S / SWITCH_S * 3, f"SOFT ran {runs} times inside a busy HARD callback"
