@@ -31,6 +31,9 @@ SWITCH_S = 0.05
 #: Runs of a 1 kHz callback expected within BUSY_S under a busy interpreter,
 #: at the least (300 would be perfect; on a quiet 2-CPU machine ~290 run).
 MIN_RUNS = 100
+#: At most this many where a run needs a switch-interval wait (~6 expected;
+#: a loaded machine adds a few).
+CONTROL_MAX = 60
 
 
 class Ticker(hrt.HasTimer):
@@ -99,7 +102,7 @@ def test_callbacks_run_while_a_thread_is_busy(kind: type[Ticker], in_thread: boo
     _b.set_gil_handover(False)
     off = runs_during_busy(kind(), in_thread)
     # Without the handover each run waits for the switch interval.
-    assert off <= BUSY_S / SWITCH_S * 3, f"control: {off} runs without the handover"
+    assert off <= CONTROL_MAX, f"control: {off} runs without the handover"
     assert on >= MIN_RUNS, f"{on} runs in {BUSY_S}s at 1 kHz (without handover: {off})"
     assert after.requests > before.requests
     if not in_thread or after.mechanism == "pending-call":
@@ -300,4 +303,4 @@ def test_a_soft_callback_never_takes_the_gil_from_a_hard_one(handover_on: Any) -
     assert after.requests > before.requests  # the SOFT thread did ask
     assert after.yields == before.yields, "the HARD callback yielded to SOFT"
     # about one SOFT run per switch interval (~6); a yielding HARD one: ~300
-    assert runs <= BUSY_S / SWITCH_S * 3, f"SOFT ran {runs} times inside a busy HARD callback"
+    assert runs <= CONTROL_MAX, f"SOFT ran {runs} times inside a busy HARD callback"
