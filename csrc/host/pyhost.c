@@ -21,12 +21,12 @@
  *    and it releases the GIL until an expiry thread has taken it.
  *  - HRT_HANDOVER_INTERVAL (3.10, 3.11): there, pending calls run on the
  *    main thread only, and a call queued from another thread does not raise
- *    the eval breaker. So the switch interval is lowered to 50 us while an
+ *    the eval breaker. So the switch interval is lowered to 20 us while an
  *    expiry thread waits (its drop request raises the breaker then)
  *    and put back as soon as it holds the GIL. `park` is queued too: the
  *    main thread runs pending calls before it honours a drop request, so a
  *    busy main thread parks, and waits for the GIL again only once the
- *    interval is back (else its own wait could see 50 us and take the GIL
+ *    interval is back (else its own wait could see 20 us and take the GIL
  *    straight back from the batch). A busy worker thread yields through the
  *    drop request alone, without that ordering.
  *
@@ -64,9 +64,10 @@ enum { PRIO_SOFT = 0, PRIO_HARD = 1, PRIO_OTHER = 2 };
  * The switch interval while an expiry thread waits (INTERVAL). Lower wakes
  * sooner on paper, but a waiter whose timed wait is shorter than a wake-up
  * spins on the GIL's mutex and thrashes with the holder (1 us: stalls of
- * tens of ms on a loaded 2-CPU machine).
+ * tens of ms on a loaded 2-CPU machine); 5-50 us measured alike at p50
+ * (the thread wake-ups cost more than the wait), 20 us had the best tail.
  */
-#define HANDOVER_INTERVAL_US 50UL
+#define HANDOVER_INTERVAL_US 20UL
 #define PARK_MAX_NS 1000000L      /* a parked thread re-checks after 1 ms */
 
 typedef int (*pending_fn)(void *);
