@@ -304,3 +304,22 @@ def test_a_soft_callback_never_takes_the_gil_from_a_hard_one(handover_on: Any) -
     assert after.yields == before.yields, "the HARD callback yielded to SOFT"
     # about one SOFT run per switch interval (~6); a yielding HARD one: ~300
     assert runs <= CONTROL_MAX, f"SOFT ran {runs} times inside a busy HARD callback"
+
+
+def test_daemon_thread_waking_from_a_precise_sleep_at_exit() -> None:
+    """A thread that wakes from ``hrt.sleep`` while the interpreter exits asks
+    for no handover (the interpreter is going away): the process exits."""
+    proc = run_child(
+        """
+        def sleeper():
+            while True:
+                hrt.sleep(hrt.us(200))
+        for _ in range(4):
+            threading.Thread(target=sleeper, daemon=True).start()
+        t = Ticker(); h = t.start(hrt.ms(1)); h.detach()
+        busy(0.2)
+        print("exiting", t.runs > 50)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "exiting True" in proc.stdout

@@ -75,6 +75,7 @@ typedef int (*add_pending_t)(PyInterpreterState *, pending_fn, void *, int);
 
 static int handover;                 /* enum hrt_handover */
 static atomic_int handover_on = 1;
+static atomic_int ho_stopped;        /* for good: the interpreter is ending */
 static add_pending_t add_pending;    /* PENDING */
 static PyInterpreterState *main_interp;
 static void (*set_interval)(unsigned long);  /* INTERVAL */
@@ -85,6 +86,7 @@ static pthread_cond_t ho_cond;       /* CLOCK_MONOTONIC; a grant happened */
 static unsigned ho_waiting[2];       /* expiry threads waiting, per prio */
 static unsigned long ho_grants;      /* GIL acquisitions by those */
 static unsigned ho_parked;           /* threads waiting in park() */
+static unsigned ho_in_park;          /* threads in park() without the GIL */
 static atomic_int ho_queued;         /* a park() call is queued */
 /* INTERVAL: */
 static unsigned iv_lowered;          /* waiters that lowered the interval */
@@ -142,11 +144,12 @@ static int park(void *arg)
 	(void)arg;
 	atomic_store(&ho_queued, 0);
 	pthread_mutex_lock(&ho_lock);
-	if (atomic_load(&py_closed) || !must_yield(me)) {
+	if (atomic_load(&ho_stopped) || !must_yield(me)) {
 		pthread_mutex_unlock(&ho_lock);
 		return 0;
 	}
 	grants = ho_grants;
+	ho_in_park++;
 	pthread_mutex_unlock(&ho_lock);
 
 	ts = PyEval_SaveThread();
@@ -159,14 +162,18 @@ static int park(void *arg)
 	pthread_mutex_lock(&ho_lock);
 	ho_parked++;
 	ho_stats.yields++;
-	while (ho_grants == grants && must_yield(me))
+	while (ho_grants == grants && must_yield(me) && !atomic_load(&ho_stopped))
 		if (pthread_cond_timedwait(&ho_cond, &ho_lock, &deadline) == ETIMEDOUT)
 			break;
 	ho_parked--;
-	again = ho_grants == grants && must_yield(me);
+	again = ho_grants == grants && must_yield(me) && !atomic_load(&ho_stopped);
 	ho_stats.yield_timeouts += again;
 	pthread_mutex_unlock(&ho_lock);
 	PyEval_RestoreThread(ts);
+	pthread_mutex_lock(&ho_lock);
+	if (--ho_in_park == 0 && atomic_load(&ho_stopped))
+		pthread_cond_broadcast(&ho_cond); /* hrt_py_stop_handover() waits */
+	pthread_mutex_unlock(&ho_lock);
 	if (again)
 		queue_park();
 	return 0;
@@ -258,6 +265,7 @@ static void handover_fork_child(void)
 		iv_restore();
 	ho_waiting[PRIO_SOFT] = ho_waiting[PRIO_HARD] = 0;
 	ho_parked = 0;
+	ho_in_park = 0;
 	iv_lowered = 0;
 	iv_hard_batch = false;
 	atomic_store(&ho_queued, 0);
@@ -321,7 +329,8 @@ int hrt_py_handover_stats(struct hrt_py_handover_stats *out)
 
 int hrt_py_handover(void)
 {
-	return atomic_load(&handover_on) ? handover : HRT_HANDOVER_NONE;
+	return atomic_load(&handover_on) && !atomic_load(&ho_stopped) ? handover
+									: HRT_HANDOVER_NONE;
 }
 
 void hrt_py_set_handover(int on)
@@ -442,7 +451,25 @@ int hrt_py_install(void)
 	return hrt_set_host(&py_host);
 }
 
+/*
+ * No park() may be without the GIL once this returns, and none starts
+ * again: CPython 3.13's finalization runs the pending calls in a loop that
+ * holds the GIL until the thread handling them (a parked one) is done, and
+ * that thread needs the GIL back. Called through the binding, so without
+ * the GIL: the parked threads get it back meanwhile.
+ */
+void hrt_py_stop_handover(void)
+{
+	atomic_store(&ho_stopped, 1);
+	pthread_mutex_lock(&ho_lock);
+	pthread_cond_broadcast(&ho_cond);
+	while (ho_in_park)
+		pthread_cond_wait(&ho_cond, &ho_lock);
+	pthread_mutex_unlock(&ho_lock);
+}
+
 void hrt_py_close(void)
 {
+	hrt_py_stop_handover();
 	atomic_store(&py_closed, 1);
 }

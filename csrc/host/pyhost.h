@@ -19,7 +19,14 @@ int hrt_py_run(struct hrt_timer *timer, void *data);
 /* Install the host hooks (once). 0 or -errno. */
 int hrt_py_install(void);
 
-/* Interpreter exit: never touch Python objects from the core again. */
+/*
+ * The interpreter is ending (the main thread has finished): no GIL handover
+ * from now on, and none in progress when this returns. Call it without the
+ * GIL (as the binding's calls are).
+ */
+void hrt_py_stop_handover(void);
+
+/* Interpreter exit: stop the handover, never touch Python objects again. */
 void hrt_py_close(void);
 
 /*

@@ -11,6 +11,7 @@ import atexit
 import errno
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -139,6 +140,9 @@ def _after_fork_child() -> None:
 
 
 atexit.register(_shutdown)
+# Before the interpreter finishes its pending calls (3.13: ahead of atexit)
+# no thread may be parked by the GIL handover (csrc/host/pyhost.c).
+threading._register_atexit(lib.hrt_py_stop_handover)  # type: ignore[attr-defined]
 os.register_at_fork(after_in_child=_after_fork_child)
 
 
