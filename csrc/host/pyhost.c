@@ -258,9 +258,24 @@ static void handover_fork_parent(void)
 	pthread_mutex_unlock(&ho_lock);
 }
 
-/* The child has no expiry threads: nobody waits, nothing stays lowered. */
+static void init_cond(void)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&ho_cond, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
+/*
+ * The child has no expiry threads and no parked threads: nobody waits,
+ * nothing stays lowered, and the condition variable forgets the parent's
+ * waiters.
+ */
 static void handover_fork_child(void)
 {
+	init_cond();
 	if (handover == HRT_HANDOVER_INTERVAL && iv_lowered)
 		iv_restore();
 	ho_waiting[PRIO_SOFT] = ho_waiting[PRIO_HARD] = 0;
@@ -284,12 +299,8 @@ static int add_pending_main(PyInterpreterState *interp, pending_fn fn,
 static void handover_init(void)
 {
 	int major = 0, minor = 0;
-	pthread_condattr_t attr;
 
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&ho_cond, &attr);
-	pthread_condattr_destroy(&attr);
+	init_cond();
 	pthread_atfork(handover_fork_prepare, handover_fork_parent,
 		       handover_fork_child);
 
