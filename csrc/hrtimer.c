@@ -763,6 +763,7 @@ static void __remove(struct hrt_timer *t)
 int hrt_timer_try_to_cancel(struct hrt_timer *t)
 {
 	struct hrt_cpu_base *cb;
+	bool hosted;
 	void *data;
 	int ret = 0;
 
@@ -776,8 +777,9 @@ int hrt_timer_try_to_cancel(struct hrt_timer *t)
 		ret = 1;
 	}
 	data = __end_activation(t, ret == 1);
+	hosted = t->flags & HRT_F_HOSTED;
 	pthread_mutex_unlock(&cb->lock);
-	if (ret == 1 && (t->flags & HRT_F_HOSTED))
+	if (ret == 1 && hosted)
 		hrt_host_hooks->release(data);
 	return ret;
 }
@@ -785,7 +787,7 @@ int hrt_timer_try_to_cancel(struct hrt_timer *t)
 int hrt_timer_cancel(struct hrt_timer *t)
 {
 	struct hrt_cpu_base *cb;
-	bool ended = false;
+	bool ended = false, hosted;
 	void *data;
 	int ret = 0;
 
@@ -816,8 +818,9 @@ int hrt_timer_cancel(struct hrt_timer *t)
 		break;
 	}
 	data = __end_activation(t, ended);
+	hosted = t->flags & HRT_F_HOSTED;
 	pthread_mutex_unlock(&cb->lock);
-	if (ended && (t->flags & HRT_F_HOSTED))
+	if (ended && hosted)
 		hrt_host_hooks->release(data);
 	return ret;
 }
