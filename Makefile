@@ -30,7 +30,9 @@ $(VENV)/.installed: pyproject.toml setup.py build_ffi.py $(CSRC) $(CHDR) $(HOSTS
 
 # C unit tests: each tests/c/test_*.c is linked with the core and run under
 # ASan+UBSan, then again under TSan; then the fuzz target's plain driver runs
-# 20000 seeded random operation programs under ASan+UBSan.
+# 20000 seeded random operation programs under ASan+UBSan. A test that injects
+# faults gets its link flags from CLINK_<name> (e.g. -Wl,--wrap=clock_gettime).
+CLINK_test_offset := -Wl,--wrap=clock_gettime
 ctest: $(CTESTS:tests/c/%.c=$(CBUILD)/%.asan) $(CTESTS:tests/c/%.c=$(CBUILD)/%.tsan) $(CBUILD)/fuzz_ops.asan hostcheck
 	@set -e; for t in $(filter-out %fuzz_ops.asan hostcheck,$^); do echo "== $$t"; $$t; done
 	$(CBUILD)/fuzz_ops.asan 20000 1
@@ -47,11 +49,11 @@ $(CBUILD)/fuzz_ops.asan: tests/c/fuzz_ops.c $(CSRC) $(CHDR)
 
 $(CBUILD)/%.asan: tests/c/%.c $(CSRC) $(CHDR)
 	@mkdir -p $(CBUILD)
-	$(CC) $(CFLAGS) $(ASAN) $< $(CSRC) -o $@
+	$(CC) $(CFLAGS) $(ASAN) $< $(CSRC) $(CLINK_$*) -o $@
 
 $(CBUILD)/%.tsan: tests/c/%.c $(CSRC) $(CHDR)
 	@mkdir -p $(CBUILD)
-	$(CC) $(CFLAGS) $(TSAN) $< $(CSRC) -o $@
+	$(CC) $(CFLAGS) $(TSAN) $< $(CSRC) $(CLINK_$*) -o $@
 
 pytest: install
 	$(VPY) -m pytest -q tests
@@ -83,7 +85,7 @@ stress: install $(CBUILD)/fuzz_ops.asan $(CTESTS:tests/c/%.c=$(CBUILD)/%.vg) $(C
 
 $(CBUILD)/%.vg: tests/c/%.c $(CSRC) $(CHDR)
 	@mkdir -p $(CBUILD)
-	$(CC) $(CFLAGS) $< $(CSRC) -o $@
+	$(CC) $(CFLAGS) $< $(CSRC) $(CLINK_$*) -o $@
 
 # Coverage-guided fuzzing with libFuzzer (needs clang: apt-get install clang).
 fuzz:

@@ -37,6 +37,15 @@ static struct timespec ns_ts(int64_t ns)
 	return ts;
 }
 
+static int64_t sat_sub(int64_t a, int64_t b)
+{
+	int64_t r;
+
+	if (__builtin_sub_overflow(a, b, &r))
+		return b < 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
+
 static int periodic(struct hrt_timer *t, int64_t interval, uint64_t *overruns)
 {
 	int64_t n;
@@ -57,7 +66,7 @@ int hrt_cb_latency(struct hrt_timer *t, void *data)
 
 	if (!rec)
 		return HRT_NORESTART; /* no buffer to record into */
-	late = hrt_timer_now(t) - hrt_timer_get_expires(t);
+	late = sat_sub(hrt_timer_now(t), hrt_timer_get_expires(t));
 	i = __atomic_load_n(&rec->count, __ATOMIC_RELAXED);
 
 	if (i < rec->cap) {
@@ -114,28 +123,21 @@ uint64_t hrt_counter_value(const struct hrt_counter *c)
 	return __atomic_load_n(&c->count, __ATOMIC_ACQUIRE);
 }
 
-static int64_t sat_sub(int64_t a, int64_t b)
-{
-	int64_t r;
-
-	if (__builtin_sub_overflow(a, b, &r))
-		return b < 0 ? INT64_MAX : INT64_MIN;
-	return r;
-}
-
 /*
  * REALTIME and TAI: the kernel's hrtimer_sleeper. A timer of the default
  * domain posts an eventfd the caller polls, so the sleep follows what the
  * core's wall-clock bases follow (clock sets, the test hook's shift). The
  * timer is HARD, or SOFT when the caller is a HARD callback (its own expiry
  * thread could not fire it). -EINTR on a signal, -ESHUTDOWN once the domain
- * is stopped.
+ * is stopped (hrt_domain_stop wakes a sleeper in progress: its timer will
+ * not fire any more).
  */
 static int64_t sleep_on_timer(int clock, int64_t deadline)
 {
 	struct hrt_eventfd_post post = { .fd = -1, .interval = 0 };
 	struct hrt_domain *d = hrt_default_domain();
 	int ctx = hrt_on_expiry_thread(&d->ctx[HRT_CTX_HARD]) ? HRT_MODE_SOFT : HRT_MODE_HARD;
+	struct hrt_sleeper sleeper;
 	struct pollfd pfd;
 	struct hrt_timer *t;
 	int64_t ret, late;
@@ -148,6 +150,8 @@ static int64_t sleep_on_timer(int clock, int64_t deadline)
 		close(post.fd);
 		return -ENOMEM;
 	}
+	sleeper.fd = post.fd;
+	hrt_sleeper_add(d, &sleeper);
 	ret = hrt_timer_setup(t, d, clock, HRT_MODE_ABS | ctx, hrt_cb_eventfd,
 			      &post, 0);
 	while (ret >= 0) {
@@ -169,6 +173,7 @@ static int64_t sleep_on_timer(int clock, int64_t deadline)
 		hrt_eventfd_read(post.fd);
 	}
 	hrt_timer_free(t); /* cancels, waits for a running callback */
+	hrt_sleeper_del(d, &sleeper);
 	close(post.fd);
 	return ret;
 }

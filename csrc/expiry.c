@@ -194,12 +194,24 @@ int hrt_cpu_base_ensure_thread(struct hrt_cpu_base *cb)
 	return 0;
 }
 
-/* Stop and join the thread (lock not held). */
+/*
+ * Stop and join the thread (lock not held). One caller joins; a concurrent
+ * caller waits until the join is done.
+ */
 void hrt_cpu_base_stop_thread(struct hrt_cpu_base *cb)
 {
 	pthread_t th;
 
 	pthread_mutex_lock(&cb->lock);
+	if (cb->stopping) {
+		while (cb->thread_running) {
+			cb->waiters++;
+			pthread_cond_wait(&cb->cond, &cb->lock);
+			cb->waiters--;
+		}
+		pthread_mutex_unlock(&cb->lock);
+		return;
+	}
 	if (!cb->thread_running) {
 		pthread_mutex_unlock(&cb->lock);
 		return;
@@ -211,6 +223,7 @@ void hrt_cpu_base_stop_thread(struct hrt_cpu_base *cb)
 	pthread_join(th, NULL);
 	pthread_mutex_lock(&cb->lock);
 	cb->thread_running = false;
+	pthread_cond_broadcast(&cb->cond);
 	pthread_mutex_unlock(&cb->lock);
 }
 

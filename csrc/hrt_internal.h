@@ -48,6 +48,7 @@ struct hrt_cpu_base {
 	struct hrt_clock_base clock_base[HRT_NCLOCKS];
 	int64_t next_event;    /* MONOTONIC ns programmed, INT64_MAX: none */
 	bool in_expiry;        /* an expiry run is in progress: it reprograms */
+	uint64_t pass_seq;     /* number of the current (or last) expiry run */
 	/* the expiry thread (real domains only) */
 	int tfd;               /* timerfd, CLOCK_MONOTONIC, absolute */
 	int rtfd;              /* timerfd, CLOCK_REALTIME, cancel-on-set */
@@ -59,27 +60,40 @@ struct hrt_cpu_base {
 	struct hrt_stats stats;
 };
 
+/* A REALTIME/TAI sleeper of hrt_sleep_until: woken when its domain stops. */
+struct hrt_sleeper {
+	int fd;                     /* the eventfd it polls */
+	struct hrt_sleeper *next;
+};
+
 struct hrt_domain {
 	struct hrt_cpu_base ctx[HRT_NCTX];
 	bool manual;
-	bool stopped;
+	_Atomic bool stopped;
 	_Atomic int64_t manual_now; /* manual domains: the clocks' reading */
 	_Atomic int64_t rt_shift;   /* test hook: REALTIME/TAI shift */
-	_Atomic long nr_timers;     /* manual: timers set up on it, not freed */
-	_Atomic bool free_pending;  /* manual: freed while timers remain */
+	/* manual: one reference held by the domain until hrt_domain_free,
+	 * one per timer set up on it; the last put frees it */
+	_Atomic long refs;
+	_Atomic bool freed;         /* manual: hrt_domain_free was called */
+	struct hrt_sleeper *sleepers; /* under the domains lock */
 	struct hrt_domain *next;    /* list of all domains (fork handling) */
 };
 
 struct hrt_timer {
 	struct tq_node node;        /* node.expires: hard expiry */
 	int64_t soft_expires;
+	/* published with release by setup (under the old base's lock), read
+	 * with acquire by lock_timer(): a concurrent setup cannot tear it */
 	struct hrt_clock_base *base;
 	hrt_callback_t fn;
 	void *data;
+	uint64_t pass;       /* the expiry run that last ran it (lock) */
 	uint8_t mode;
 	uint8_t flags;
 	uint8_t state;
 	uint8_t cancelled;   /* cancelled from its own callback: no restart (lock) */
+	uint8_t free_deferred; /* freed from its own callback: freed when it returns */
 };
 
 extern const struct hrt_host *hrt_host_hooks;
@@ -97,5 +111,8 @@ int64_t hrt_base_now(const struct hrt_clock_base *b);
 /* True on the thread running an expiry pass of `cb` (race-free: per thread). */
 bool hrt_on_expiry_thread(const struct hrt_cpu_base *cb);
 int64_t hrt_run_expiry(struct hrt_cpu_base *cb);
+/* The sleepers of hrt_sleep_until: registered while they poll. */
+void hrt_sleeper_add(struct hrt_domain *d, struct hrt_sleeper *s);
+void hrt_sleeper_del(struct hrt_domain *d, struct hrt_sleeper *s);
 
 #endif /* HRT_INTERNAL_H */

@@ -25,8 +25,16 @@ static struct hrt_domain default_domain;
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t domains_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hrt_domain *domains;       /* all domains, for fork */
-static struct hrt_timer *fork_orphans;   /* hosted timers active at fork */
 _Atomic unsigned hrt_fork_generation;
+
+/* Host data of hosted activations a fork child inherited without their
+ * threads: released by hrt_fork_release_orphans(). Not linked through the
+ * timers, which the child may re-arm or free first. */
+struct orphan {
+	void *data;
+	struct orphan *next;
+};
+static struct orphan *fork_orphans;
 
 static int clock_index(int clock)
 {
@@ -42,6 +50,15 @@ static inline int64_t sat_add(int64_t a, int64_t b)
 
 	if (__builtin_add_overflow(a, b, &r))
 		return b > 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
+
+static inline int64_t sat_sub(int64_t a, int64_t b)
+{
+	int64_t r;
+
+	if (__builtin_sub_overflow(a, b, &r))
+		return b < 0 ? INT64_MAX : INT64_MIN;
 	return r;
 }
 
@@ -72,15 +89,37 @@ int64_t hrt_base_now(const struct hrt_clock_base *b)
 	return now;
 }
 
-/* Offset that converts a time on b's clock to MONOTONIC. */
+/* A stall between two clock reads longer than this is read again. */
+#define OFFSET_READ_MAX_NS 20000
+
+/*
+ * Offset that converts a time on b's clock to MONOTONIC. MONOTONIC is read
+ * first: a stall between the reads makes the offset larger and so the
+ * deadline earlier, which the expiry run's re-check absorbs (never later).
+ * A large stall is detected by a second MONOTONIC read and the pair taken
+ * again, so early wake-ups stay rare.
+ */
 static int64_t base_offset(const struct hrt_clock_base *b)
 {
+	int64_t m0, now, m1;
+
 	if (b->clockid == HRT_CLOCK_MONOTONIC || b->cpu_base->domain->manual) {
 		if (b->clockid == HRT_CLOCK_REALTIME || b->clockid == HRT_CLOCK_TAI)
 			return atomic_load(&b->cpu_base->domain->rt_shift);
 		return 0;
 	}
-	return hrt_base_now(b) - clock_read(CLOCK_MONOTONIC);
+	for (int tries = 0;; tries++) {
+		m0 = clock_read(CLOCK_MONOTONIC);
+		now = hrt_base_now(b);
+		m1 = clock_read(CLOCK_MONOTONIC);
+		if (m1 - m0 <= OFFSET_READ_MAX_NS || tries == 2)
+			return sat_sub(now, m0);
+	}
+}
+
+static inline struct hrt_clock_base *timer_base(const struct hrt_timer *t)
+{
+	return __atomic_load_n(&t->base, __ATOMIC_ACQUIRE);
 }
 
 static inline bool timer_running(const struct hrt_timer *t)
@@ -88,12 +127,50 @@ static inline bool timer_running(const struct hrt_timer *t)
 	return t->base->running == t;
 }
 
-/* The context whose expiry pass this thread is running, if any. */
-static __thread const struct hrt_cpu_base *current_cb;
+/*
+ * The expiry runs this thread is inside, innermost first: a callback may
+ * advance another manual domain, whose callback then acts on a timer of an
+ * outer run. Each lives on the stack of hrt_run_expiry.
+ */
+struct hrt_pass {
+	struct hrt_cpu_base *cb;
+	struct hrt_pass *outer;
+	bool stop;           /* hrt_timer_stop_expiry: end after this callback */
+};
+static __thread struct hrt_pass *cur_pass;
+
+static struct hrt_pass *pass_of(const struct hrt_cpu_base *cb)
+{
+	for (struct hrt_pass *p = cur_pass; p; p = p->outer)
+		if (p->cb == cb)
+			return p;
+	return NULL;
+}
 
 static inline bool on_callback_thread(const struct hrt_cpu_base *cb)
 {
-	return current_cb == cb;
+	return pass_of(cb) != NULL;
+}
+
+/*
+ * Lock the context of t's base (Linux's lock_hrtimer_base): a concurrent
+ * setup may move the timer, so the base is read again under the lock.
+ */
+static struct hrt_cpu_base *lock_timer(const struct hrt_timer *t)
+{
+	for (;;) {
+		struct hrt_cpu_base *cb = timer_base(t)->cpu_base;
+
+		pthread_mutex_lock(&cb->lock);
+		if (timer_base(t)->cpu_base == cb)
+			return cb;
+		pthread_mutex_unlock(&cb->lock);
+	}
+}
+
+static inline bool timer_set_up(const struct hrt_timer *t)
+{
+	return t && (__atomic_load_n(&t->state, __ATOMIC_ACQUIRE) & HRT_ST_SETUP);
 }
 
 bool hrt_on_expiry_thread(const struct hrt_cpu_base *cb)
@@ -108,7 +185,7 @@ _Static_assert(HRT_CTX_THREAD_SOFT == HRT_CTX_SOFT &&
 
 int hrt_ctx_thread(void)
 {
-	const struct hrt_cpu_base *cb = current_cb;
+	const struct hrt_cpu_base *cb = cur_pass ? cur_pass->cb : NULL;
 
 	if (!cb || cb->domain->manual)
 		return HRT_CTX_THREAD_NONE;
@@ -121,6 +198,9 @@ static void domain_init(struct hrt_domain *d, bool manual, int64_t start)
 	d->manual = manual;
 	atomic_store(&d->manual_now, start);
 	atomic_store(&d->rt_shift, 0);
+	atomic_store(&d->refs, 1);
+	atomic_store(&d->stopped, false);
+	atomic_store(&d->freed, false);
 	for (int h = 0; h < HRT_NCTX; h++) {
 		struct hrt_cpu_base *cb = &d->ctx[h];
 
@@ -163,26 +243,58 @@ static void fork_parent(void)
 	pthread_mutex_unlock(&domains_lock);
 }
 
+/* In a fork child: the activation of hosted timer t ends without its
+ * thread; its host data goes to the orphans. */
 static void orphan(struct hrt_timer *t)
 {
-	if (t->flags & HRT_F_HOSTED) {
-		t->node.right = (struct tq_node *)fork_orphans;
-		fork_orphans = t;
+	struct orphan *o;
+
+	if (!(t->flags & HRT_F_HOSTED) || !t->data)
+		return;
+	o = malloc(sizeof(*o));
+	if (o) {	/* out of memory: the reference leaks, nothing worse */
+		o->data = t->data;
+		o->next = fork_orphans;
+		fork_orphans = o;
 	}
+	t->data = NULL;
 }
 
+/*
+ * The child of a fork has one thread: the one that forked. Real domains
+ * start afresh: no queued timers, no threads; a hosted activation whose
+ * callback is running on the forking thread stays with that callback (its
+ * expiry run ends it when the callback returns, see __run_timer); every
+ * other hosted activation becomes an orphan. Manual domains keep their
+ * queues; an expiry run of another thread (which never returns in the
+ * child) is ended: its running timer stops running.
+ */
 static void fork_child(void)
 {
 	atomic_fetch_add(&hrt_fork_generation, 1);
 	for (struct hrt_domain *d = domains; d; d = d->next) {
+		d->sleepers = NULL; /* they were other threads */
 		for (int h = 0; h < HRT_NCTX; h++) {
 			struct hrt_cpu_base *cb = &d->ctx[h];
+			bool mine = on_callback_thread(cb);
 
 			pthread_mutex_init(&cb->lock, NULL);
 			pthread_cond_init(&cb->cond, NULL);
 			cb->waiters = 0;
-			if (d->manual)
+			if (d->manual) {
+				if (mine || !cb->in_expiry)
+					continue;
+				cb->in_expiry = false;
+				for (int i = 0; i < HRT_NCLOCKS; i++) {
+					struct hrt_clock_base *b = &cb->clock_base[i];
+					struct hrt_timer *t = b->running;
+
+					b->running = NULL;
+					if (t && !tq_node_queued(&t->node))
+						orphan(t);
+				}
 				continue;
+			}
 			for (int i = 0; i < HRT_NCLOCKS; i++) {
 				struct hrt_clock_base *b = &cb->clock_base[i];
 				struct tq_node *n;
@@ -194,9 +306,10 @@ static void fork_child(void)
 					if (b->running != t)
 						orphan(t);
 				}
-				if (b->running)
+				if (b->running && !mine) {
 					orphan(b->running);
-				b->running = NULL;
+					b->running = NULL;
+				}
 			}
 			cb->in_expiry = false;
 			cb->next_event = HRT_KTIME_MAX;
@@ -208,21 +321,20 @@ static void fork_child(void)
 
 int hrt_fork_release_orphans(void)
 {
+	struct orphan *o;
 	int n = 0;
 
 	pthread_mutex_lock(&domains_lock);
-	struct hrt_timer *t = fork_orphans;
+	o = fork_orphans;
 	fork_orphans = NULL;
 	pthread_mutex_unlock(&domains_lock);
-	while (t) {
-		struct hrt_timer *next = (struct hrt_timer *)t->node.right;
-		void *data = t->data;
+	while (o) {
+		struct orphan *next = o->next;
 
-		t->node.right = NULL;
-		t->data = NULL;
 		if (hrt_host_hooks)
-			hrt_host_hooks->release(data);
-		t = next;
+			hrt_host_hooks->release(o->data);
+		free(o);
+		o = next;
 		n++;
 	}
 	return n;
@@ -267,6 +379,12 @@ int hrt_domain_new_manual(struct hrt_domain **out, int64_t start_ns)
 	return 0;
 }
 
+static void domain_get(struct hrt_domain *d)
+{
+	if (d->manual)
+		atomic_fetch_add(&d->refs, 1);
+}
+
 static void domain_release(struct hrt_domain *d)
 {
 	pthread_mutex_lock(&domains_lock);
@@ -284,12 +402,10 @@ static void domain_release(struct hrt_domain *d)
 	free(d);
 }
 
-/* A timer set up on manual domain `d` goes away: the last one frees a
- * domain whose free was deferred. */
+/* Drop a reference to a manual domain: the last one frees it. */
 static void domain_put(struct hrt_domain *d)
 {
-	if (d->manual && atomic_fetch_sub(&d->nr_timers, 1) == 1 &&
-	    atomic_load(&d->free_pending))
+	if (d->manual && atomic_fetch_sub(&d->refs, 1) == 1)
 		domain_release(d);
 }
 
@@ -310,8 +426,8 @@ int hrt_domain_free(struct hrt_domain *d)
 		pthread_mutex_unlock(&cb->lock);
 	}
 	/* Inactive timers may still point here: the last of them frees it. */
-	atomic_store(&d->free_pending, true);
-	atomic_fetch_add(&d->nr_timers, 1);
+	if (atomic_exchange(&d->freed, true))
+		return -EINVAL;
 	domain_put(d);
 	return 0;
 }
@@ -358,9 +474,13 @@ int hrt_domain_stats(struct hrt_domain *d, int hard, struct hrt_stats *out)
 
 int hrt_domain_shift_realtime(struct hrt_domain *d, int64_t delta_ns)
 {
+	int64_t old;
+
 	if (!d)
 		d = hrt_default_domain();
-	atomic_fetch_add(&d->rt_shift, delta_ns);
+	old = atomic_load(&d->rt_shift);
+	while (!atomic_compare_exchange_weak(&d->rt_shift, &old, sat_add(old, delta_ns)))
+		;
 	for (int h = 0; h < HRT_NCTX; h++) {
 		struct hrt_cpu_base *cb = &d->ctx[h];
 
@@ -373,6 +493,35 @@ int hrt_domain_shift_realtime(struct hrt_domain *d, int64_t delta_ns)
 	return 0;
 }
 
+void hrt_sleeper_add(struct hrt_domain *d, struct hrt_sleeper *s)
+{
+	pthread_mutex_lock(&domains_lock);
+	s->next = d->sleepers;
+	d->sleepers = s;
+	pthread_mutex_unlock(&domains_lock);
+}
+
+void hrt_sleeper_del(struct hrt_domain *d, struct hrt_sleeper *s)
+{
+	pthread_mutex_lock(&domains_lock);
+	for (struct hrt_sleeper **p = &d->sleepers; *p; p = &(*p)->next) {
+		if (*p == s) {
+			*p = s->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&domains_lock);
+}
+
+/*
+ * Contexts are stopped hosted ones first: a hosted (Python) callback may be
+ * waiting for a C timer (a REALTIME sleep_until), never the other way round.
+ * Sleepers are woken first: their timers will not fire any more.
+ */
+static const int stop_order[HRT_NCTX] = {
+	HRT_CTX_HARD_HOSTED, HRT_CTX_SOFT, HRT_CTX_HARD,
+};
+
 int hrt_domain_stop(struct hrt_domain *d)
 {
 	if (!d)
@@ -380,14 +529,17 @@ int hrt_domain_stop(struct hrt_domain *d)
 	for (int h = 0; h < HRT_NCTX; h++)
 		if (on_callback_thread(&d->ctx[h]))
 			return -EDEADLK;
-	for (int h = 0; h < HRT_NCTX; h++) {
-		struct hrt_cpu_base *cb = &d->ctx[h];
+	atomic_store(&d->stopped, true);
+	pthread_mutex_lock(&domains_lock);
+	for (struct hrt_sleeper *s = d->sleepers; s; s = s->next) {
+		uint64_t one = 1;
+		ssize_t n = write(s->fd, &one, sizeof(one));
 
-		pthread_mutex_lock(&cb->lock);
-		d->stopped = true;
-		pthread_mutex_unlock(&cb->lock);
-		hrt_cpu_base_stop_thread(cb);
+		(void)n; /* an eventfd write only fails at its maximum count */
 	}
+	pthread_mutex_unlock(&domains_lock);
+	for (int k = 0; k < HRT_NCTX; k++)
+		hrt_cpu_base_stop_thread(&d->ctx[stop_order[k]]);
 	return 0;
 }
 
@@ -411,7 +563,19 @@ void hrt_timer_free(struct hrt_timer *t)
 {
 	if (!t)
 		return;
-	if (t->state & HRT_ST_SETUP) {
+	if (timer_set_up(t)) {
+		struct hrt_cpu_base *cb = lock_timer(t);
+
+		if (timer_running(t) && on_callback_thread(cb)) {
+			/* Its own callback: the expiry run frees it on return. */
+			if (tq_node_queued(&t->node))
+				tq_del(&t->base->queue, &t->node);
+			t->cancelled = 1;
+			t->free_deferred = 1;
+			pthread_mutex_unlock(&cb->lock);
+			return;
+		}
+		pthread_mutex_unlock(&cb->lock);
 		hrt_timer_cancel(t);
 		domain_put(t->base->cpu_base->domain);
 	}
@@ -436,22 +600,10 @@ int hrt_timer_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,
 		return -EINVAL;
 	if ((flags & HRT_F_HOSTED) && !hrt_host_hooks)
 		return -EINVAL;
-	if (t->state & HRT_ST_SETUP) {
-		cb = t->base->cpu_base;
-		pthread_mutex_lock(&cb->lock);
-		bool active = tq_node_queued(&t->node) || timer_running(t);
-		pthread_mutex_unlock(&cb->lock);
-		if (active)
-			return -EBUSY;
-	}
 	if (!d)
 		d = hrt_default_domain();
-	if (d->manual && atomic_load(&d->free_pending))
+	if (d->manual && atomic_load(&d->freed))
 		return -EINVAL;
-	if (t->state & HRT_ST_SETUP)
-		domain_put(t->base->cpu_base->domain);
-	if (d->manual)
-		atomic_fetch_add(&d->nr_timers, 1);
 	/* A relative REALTIME timer must not follow wall-clock jumps. */
 	if (clock == HRT_CLOCK_REALTIME && (mode & HRT_MODE_REL))
 		i = clock_index(HRT_CLOCK_MONOTONIC);
@@ -461,8 +613,22 @@ int hrt_timer_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,
 		cb = &d->ctx[HRT_CTX_HARD_HOSTED];
 	else
 		cb = &d->ctx[HRT_CTX_HARD];
+
+	/* Re-setup: checked and rewritten under the old base's lock, so a
+	 * concurrent start either sees it active or retries on the new base. */
+	struct hrt_cpu_base *old = NULL;
+	struct hrt_domain *old_domain = NULL;
+
+	if (timer_set_up(t)) {
+		old = lock_timer(t);
+		if (tq_node_queued(&t->node) || timer_running(t)) {
+			pthread_mutex_unlock(&old->lock);
+			return -EBUSY;
+		}
+		old_domain = old->domain;
+	}
+	domain_get(d);
 	tq_node_init(&t->node);
-	t->base = &cb->clock_base[i];
 	t->fn = fn;
 	t->data = data;
 	t->mode = (uint8_t)mode;
@@ -470,7 +636,15 @@ int hrt_timer_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,
 	t->soft_expires = 0;
 	t->node.expires = 0;
 	t->cancelled = 0;
-	t->state = HRT_ST_SETUP;
+	t->free_deferred = 0;
+	t->pass = 0;
+	__atomic_store_n(&t->base, &cb->clock_base[i], __ATOMIC_RELEASE);
+	if (old)
+		pthread_mutex_unlock(&old->lock);
+	else
+		__atomic_store_n(&t->state, HRT_ST_SETUP, __ATOMIC_RELEASE);
+	if (old_domain)
+		domain_put(old_domain);
 	return 0;
 }
 
@@ -481,7 +655,7 @@ static void __maybe_reprogram(struct hrt_cpu_base *cb, struct hrt_timer *t)
 
 	if (cb->in_expiry)
 		return; /* the run reprograms when it ends */
-	mono = sat_add(t->node.expires, -base_offset(t->base));
+	mono = sat_sub(t->node.expires, base_offset(t->base));
 	if (mono < cb->next_event)
 		hrt_cpu_base_program(cb, mono);
 }
@@ -493,7 +667,7 @@ static int __start(struct hrt_timer *t, int64_t soft, int64_t hard,
 	struct hrt_cpu_base *cb = b->cpu_base;
 	bool was_active;
 
-	if (cb->domain->stopped)
+	if (atomic_load(&cb->domain->stopped))
 		return -ESHUTDOWN;
 	if (!cb->domain->manual) {
 		int err = hrt_cpu_base_ensure_thread(cb);
@@ -517,29 +691,51 @@ static int __start(struct hrt_timer *t, int64_t soft, int64_t hard,
 	return was_active ? 0 : 1;
 }
 
+static int __start_common(struct hrt_timer *t, bool rearm, int64_t expires,
+			  int64_t slack, bool set_data, void *data)
+{
+	if (rearm)
+		return __start(t, t->soft_expires, t->node.expires, set_data, data);
+	if (t->mode & HRT_MODE_REL)
+		expires = sat_add(hrt_base_now(t->base), expires);
+	return __start(t, expires, sat_add(expires, slack), set_data, data);
+}
+
+/*
+ * A hosted activation takes its host reference before the timer is queued
+ * (the callback may run, and the activation end, at once): the reference
+ * is taken without the lock (the host may block, e.g. for the GIL) on the
+ * data this start would activate with, and handed back if the start did
+ * not activate the timer after all.
+ */
 static int start_common(struct hrt_timer *t, bool rearm, int64_t expires,
 			int64_t slack, bool set_data, void *data)
 {
 	struct hrt_cpu_base *cb;
 	int ret;
 
-	if (!t || !(t->state & HRT_ST_SETUP))
+	if (!timer_set_up(t))
 		return -EINVAL;
 	if (slack < 0)
 		return -EINVAL;
-	cb = t->base->cpu_base;
-	pthread_mutex_lock(&cb->lock);
-	if (rearm) {
-		ret = __start(t, t->soft_expires, t->node.expires, set_data, data);
-	} else {
-		if (t->mode & HRT_MODE_REL)
-			expires = sat_add(hrt_base_now(t->base), expires);
-		ret = __start(t, expires, sat_add(expires, slack), set_data, data);
+	cb = lock_timer(t);
+	if (!(t->flags & HRT_F_HOSTED) || tq_node_queued(&t->node) || timer_running(t)) {
+		ret = __start_common(t, rearm, expires, slack, set_data, data);
+		pthread_mutex_unlock(&cb->lock);
+		return ret;
 	}
-	data = t->data;
+	/* Hosted and inactive: this start should activate it. */
+	if (!set_data)
+		data = t->data;
 	pthread_mutex_unlock(&cb->lock);
-	if (ret == 1 && (t->flags & HRT_F_HOSTED))
-		hrt_host_hooks->acquire(data);
+	if (!data)
+		return -EINVAL; /* a hosted activation must come with its data */
+	hrt_host_hooks->acquire(data);
+	cb = lock_timer(t);
+	ret = __start_common(t, rearm, expires, slack, true, data);
+	pthread_mutex_unlock(&cb->lock);
+	if (ret != 1)
+		hrt_host_hooks->release(data);
 	return ret;
 }
 
@@ -581,13 +777,13 @@ static void __remove(struct hrt_timer *t)
 int hrt_timer_try_to_cancel(struct hrt_timer *t)
 {
 	struct hrt_cpu_base *cb;
+	bool hosted;
 	void *data;
 	int ret = 0;
 
-	if (!t || !(t->state & HRT_ST_SETUP))
+	if (!timer_set_up(t))
 		return 0;
-	cb = t->base->cpu_base;
-	pthread_mutex_lock(&cb->lock);
+	cb = lock_timer(t);
 	if (timer_running(t)) {
 		ret = -1;
 	} else if (tq_node_queued(&t->node)) {
@@ -595,8 +791,9 @@ int hrt_timer_try_to_cancel(struct hrt_timer *t)
 		ret = 1;
 	}
 	data = __end_activation(t, ret == 1);
+	hosted = t->flags & HRT_F_HOSTED;
 	pthread_mutex_unlock(&cb->lock);
-	if (ret == 1 && (t->flags & HRT_F_HOSTED))
+	if (ret == 1 && hosted)
 		hrt_host_hooks->release(data);
 	return ret;
 }
@@ -604,14 +801,13 @@ int hrt_timer_try_to_cancel(struct hrt_timer *t)
 int hrt_timer_cancel(struct hrt_timer *t)
 {
 	struct hrt_cpu_base *cb;
-	bool ended = false;
+	bool ended = false, hosted;
 	void *data;
 	int ret = 0;
 
-	if (!t || !(t->state & HRT_ST_SETUP))
+	if (!timer_set_up(t))
 		return 0;
-	cb = t->base->cpu_base;
-	pthread_mutex_lock(&cb->lock);
+	cb = lock_timer(t);
 	for (;;) {
 		if (timer_running(t)) {
 			if (on_callback_thread(cb)) {
@@ -636,8 +832,9 @@ int hrt_timer_cancel(struct hrt_timer *t)
 		break;
 	}
 	data = __end_activation(t, ended);
+	hosted = t->flags & HRT_F_HOSTED;
 	pthread_mutex_unlock(&cb->lock);
-	if (ended && (t->flags & HRT_F_HOSTED))
+	if (ended && hosted)
 		hrt_host_hooks->release(data);
 	return ret;
 }
@@ -652,10 +849,12 @@ static inline int64_t sat128(__int128 v)
 }
 
 /*
- * Linux's hrtimer_forward in exact arithmetic: the fewest whole intervals
- * that put the hard expiry after `now` (delta / interval + 1, which is what
- * the kernel's two steps compute), added to both expiries; the count and the
- * expiries saturate at the int64 limits.
+ * Linux's hrtimer_forward in exact arithmetic, counted from the soft
+ * expiry: the fewest whole intervals that put the soft expiry after `now`
+ * (delta / interval + 1, which is what the kernel's two steps compute),
+ * added to both expiries; the count and the expiries saturate at the int64
+ * limits. A timer run inside its slack window has expired, so it moves on
+ * (with slack 0 this is exactly the kernel's rule).
  */
 static int64_t __forward(struct hrt_timer *t, int64_t now, int64_t interval)
 {
@@ -665,7 +864,7 @@ static int64_t __forward(struct hrt_timer *t, int64_t now, int64_t interval)
 		return -EBUSY;
 	if (timer_running(t) && !on_callback_thread(t->base->cpu_base))
 		return -EBUSY;
-	delta = (__int128)now - t->node.expires;
+	delta = (__int128)now - t->soft_expires;
 	if (delta < 0)
 		return 0;
 	orun = delta / interval + 1;
@@ -681,10 +880,9 @@ static int64_t forward_common(struct hrt_timer *t, bool use_now, int64_t now,
 	struct hrt_cpu_base *cb;
 	int64_t ret;
 
-	if (!t || !(t->state & HRT_ST_SETUP) || interval <= 0)
+	if (!timer_set_up(t) || interval <= 0)
 		return -EINVAL;
-	cb = t->base->cpu_base;
-	pthread_mutex_lock(&cb->lock);
+	cb = lock_timer(t);
 	if (use_now)
 		now = hrt_base_now(t->base);
 	ret = __forward(t, now, interval);
@@ -707,10 +905,9 @@ static int64_t read_locked(const struct hrt_timer *t, const int64_t *field)
 	struct hrt_cpu_base *cb;
 	int64_t v;
 
-	if (!t || !(t->state & HRT_ST_SETUP))
+	if (!timer_set_up(t))
 		return 0;
-	cb = t->base->cpu_base;
-	pthread_mutex_lock(&cb->lock);
+	cb = lock_timer(t);
 	v = *field;
 	pthread_mutex_unlock(&cb->lock);
 	return v;
@@ -728,16 +925,16 @@ int64_t hrt_timer_get_softexpires(const struct hrt_timer *t)
 
 int64_t hrt_timer_now(struct hrt_timer *t)
 {
-	if (!t || !(t->state & HRT_ST_SETUP))
+	if (!timer_set_up(t))
 		return -EINVAL;
-	return hrt_base_now(t->base);
+	return hrt_base_now(timer_base(t));
 }
 
 int64_t hrt_timer_get_remaining(struct hrt_timer *t)
 {
-	if (!t || !(t->state & HRT_ST_SETUP))
+	if (!timer_set_up(t))
 		return 0;
-	return sat_add(hrt_timer_get_expires(t), -hrt_base_now(t->base));
+	return sat_sub(hrt_timer_get_expires(t), hrt_base_now(timer_base(t)));
 }
 
 int64_t hrt_timer_cb_now(struct hrt_timer *t)
@@ -745,13 +942,13 @@ int64_t hrt_timer_cb_now(struct hrt_timer *t)
 	struct hrt_cpu_base *cb;
 	int64_t now;
 
-	if (!t || !(t->state & HRT_ST_SETUP))
+	if (!timer_set_up(t))
 		return -EINVAL;
-	cb = t->base->cpu_base;
+	cb = timer_base(t)->cpu_base;
 	/* On its own callback's thread, running and run_now are ours: no lock. */
 	if (on_callback_thread(cb) && t->base->running == t)
 		return t->base->run_now;
-	pthread_mutex_lock(&cb->lock);
+	cb = lock_timer(t);
 	now = timer_running(t) ? t->base->run_now : hrt_base_now(t->base);
 	pthread_mutex_unlock(&cb->lock);
 	return now;
@@ -762,10 +959,9 @@ static int query(struct hrt_timer *t, int what)
 	struct hrt_cpu_base *cb;
 	int ret;
 
-	if (!t || !(t->state & HRT_ST_SETUP))
+	if (!timer_set_up(t))
 		return 0;
-	cb = t->base->cpu_base;
-	pthread_mutex_lock(&cb->lock);
+	cb = lock_timer(t);
 	switch (what) {
 	case 0:
 		ret = tq_node_queued(&t->node) || timer_running(t);
@@ -798,11 +994,15 @@ int hrt_timer_callback_running(struct hrt_timer *t)
 
 int hrt_timer_clock(const struct hrt_timer *t)
 {
-	return t->base ? t->base->clockid : -EINVAL;
+	if (!timer_set_up(t))
+		return -EINVAL;
+	return timer_base(t)->clockid;
 }
 
 int hrt_timer_mode(const struct hrt_timer *t)
 {
+	if (!timer_set_up(t))
+		return -EINVAL;
 	return t->mode;
 }
 
@@ -811,15 +1011,20 @@ int hrt_timer_mode(const struct hrt_timer *t)
 /*
  * Run one due timer: dequeue, mark running, call it without the lock,
  * re-queue on RESTART unless re-armed or cancelled meanwhile; a hosted
- * timer whose activation ended gets its host reference released last.
- * Lock held on entry and exit (dropped inside).
+ * timer whose activation ended gets its host reference released last; a
+ * timer freed by its own callback is freed here. Lock held on entry and
+ * exit (dropped inside). Returns false if the callback forked and this is
+ * the child's copy of a real domain's expiry run: the child's core started
+ * afresh without this run, which must end at once.
  */
-static void __run_timer(struct hrt_cpu_base *cb, struct hrt_clock_base *b,
+static bool __run_timer(struct hrt_cpu_base *cb, struct hrt_clock_base *b,
 			struct hrt_timer *t)
 {
 	hrt_callback_t fn = t->fn;
 	void *data = t->data;
 	bool hosted = t->flags & HRT_F_HOSTED;
+	unsigned gen = atomic_load(&hrt_fork_generation);
+	bool child;
 	int restart;
 
 	tq_del(&b->queue, &t->node);
@@ -830,20 +1035,34 @@ static void __run_timer(struct hrt_cpu_base *cb, struct hrt_clock_base *b,
 	restart = fn(t, data);
 
 	pthread_mutex_lock(&cb->lock);
+	child = atomic_load(&hrt_fork_generation) != gen && !cb->domain->manual;
 	cb->stats.timers_run++;
 	if (restart == HRT_RESTART && !tq_node_queued(&t->node) &&
-	    !t->cancelled)
+	    !t->cancelled && !child)
 		tq_add(&b->queue, &t->node);
 	b->running = NULL;
 	if (cb->waiters)
 		pthread_cond_broadcast(&cb->cond);
-	if (hosted && !tq_node_queued(&t->node)) {
+	if (t->free_deferred && tq_node_queued(&t->node))
+		tq_del(&b->queue, &t->node); /* re-armed after its free */
+	if (t->free_deferred || (hosted && !tq_node_queued(&t->node))) {
 		/* The activation ended: the host's reference goes last. */
+		bool free_it = t->free_deferred;
+		struct hrt_domain *d = cb->domain;
+
 		__end_activation(t, true);
 		pthread_mutex_unlock(&cb->lock);
-		hrt_host_hooks->release(data);
+		if (hosted)
+			hrt_host_hooks->release(data);
+		if (free_it) {
+			/* hrt_domain_advance holds a reference to a manual d,
+			 * real domains are never freed: not the last put. */
+			domain_put(d);
+			free(t);
+		}
 		pthread_mutex_lock(&cb->lock);
 	}
+	return !child;
 }
 
 /* Earliest hard expiry of the context, as MONOTONIC ns. */
@@ -859,9 +1078,10 @@ static int64_t __next_event(struct hrt_cpu_base *cb)
 		if (!n)
 			continue;
 		/* Hosted timers left queued after stop do not count. */
-		if (cb->domain->stopped && (node_timer(n)->flags & HRT_F_HOSTED))
+		if (atomic_load(&cb->domain->stopped) &&
+		    (node_timer(n)->flags & HRT_F_HOSTED))
 			continue;
-		mono = sat_add(n->expires, -base_offset(b));
+		mono = sat_sub(n->expires, base_offset(b));
 		if (mono < next)
 			next = mono;
 	}
@@ -869,35 +1089,52 @@ static int64_t __next_event(struct hrt_cpu_base *cb)
 }
 
 /*
- * One expiry run: for each clock base, run every timer whose soft expiry
- * has passed, in order; then program the earliest hard expiry. Retries
- * when the next event is already due, at most three times (then the
- * timerfd fires at once and the thread comes back). Lock held. Returns the
- * number of callbacks run.
+ * The next timer of base b this run may call: the earliest one that has not
+ * run in this run yet (a timer re-queued in the past by its own callback
+ * waits for the next run; so does one whose callback runs on another
+ * thread, which only a fork child can see).
  */
-int64_t hrt_run_expiry(struct hrt_cpu_base *cb)
+static struct tq_node *__next_due(struct hrt_clock_base *b, uint64_t pass)
 {
-	bool batch = false;
-	int64_t ran = 0, next;
+	struct tq_node *n = tq_getnext(&b->queue);
 
-	const struct hrt_cpu_base *outer = current_cb;
+	while (n && (node_timer(n)->pass == pass || b->running == node_timer(n)))
+		n = tq_next(n);
+	return n;
+}
+
+/*
+ * One expiry run: for each clock base, run every timer whose soft expiry
+ * has passed, in order, each at most once; then program the earliest hard
+ * expiry. Retries when the next event is already due, at most three times
+ * (then the timerfd fires at once and the thread comes back). Lock held.
+ * Returns the number of callbacks run; *stopped tells whether a callback
+ * ended the run early (hrt_timer_stop_expiry).
+ */
+static int64_t run_expiry(struct hrt_cpu_base *cb, bool *stopped)
+{
+	struct hrt_pass pass = { .cb = cb, .outer = cur_pass };
+	bool batch = false, child = false;
+	int64_t ran = 0, next = HRT_KTIME_MAX;
+	uint64_t id;
 
 	cb->in_expiry = true;
-	current_cb = cb;
+	cur_pass = &pass;
+	id = ++cb->pass_seq;
 	cb->stats.wakeups++;
 	for (int tries = 0;; tries++) {
-		for (int i = 0; i < HRT_NCLOCKS; i++) {
+		for (int i = 0; i < HRT_NCLOCKS && !pass.stop; i++) {
 			struct hrt_clock_base *b = &cb->clock_base[i];
 			struct tq_node *n;
 
 			b->run_now = hrt_base_now(b);
-			while ((n = tq_getnext(&b->queue))) {
+			while ((n = __next_due(b, id))) {
 				struct hrt_timer *t = node_timer(n);
 				bool hosted = t->flags & HRT_F_HOSTED;
 
 				if (t->soft_expires > b->run_now)
 					break;
-				if (hosted && cb->domain->stopped)
+				if (hosted && atomic_load(&cb->domain->stopped))
 					break;
 				if (hosted != batch) {
 					/* Enter or leave the host batch, then look again. */
@@ -910,31 +1147,75 @@ int64_t hrt_run_expiry(struct hrt_cpu_base *cb)
 					batch = hosted;
 					continue;
 				}
-				__run_timer(cb, b, t);
+				t->pass = id;
 				ran++;
+				if (!__run_timer(cb, b, t)) {
+					child = true;
+					goto out;
+				}
+				if (pass.stop)
+					break;
 			}
 		}
 		next = __next_event(cb);
-		if (tries >= 2 || cb->domain->manual ||
+		if (pass.stop || tries >= 2 || cb->domain->manual ||
 		    next > clock_read(CLOCK_MONOTONIC))
 			break;
 	}
+out:
 	if (batch) {
 		pthread_mutex_unlock(&cb->lock);
 		hrt_host_hooks->batch_exit();
 		pthread_mutex_lock(&cb->lock);
-		next = __next_event(cb);
 	}
+	cur_pass = pass.outer;
+	*stopped = pass.stop;
+	if (child)
+		return ran; /* the child's core is not this run's to touch */
+	if (batch)
+		next = __next_event(cb);
 	if (!ran)
 		cb->stats.spurious++;
 	cb->in_expiry = false;
-	current_cb = outer;
 	hrt_cpu_base_program(cb, next);
 	return ran;
 }
 
+int64_t hrt_run_expiry(struct hrt_cpu_base *cb)
+{
+	bool stopped;
+
+	return run_expiry(cb, &stopped);
+}
+
+int hrt_timer_stop_expiry(struct hrt_timer *t)
+{
+	struct hrt_pass *p;
+
+	if (!timer_set_up(t))
+		return -EINVAL;
+	p = pass_of(timer_base(t)->cpu_base);
+	/* Only this thread writes `running` of a base it runs: no lock. */
+	if (!p || !p->cb->domain->manual || t->base->running != t)
+		return -EINVAL;
+	p->stop = true;
+	return 0;
+}
+
+/* The manual clock moves by one atomic step, saturating. */
+static void manual_add(struct hrt_domain *d, int64_t delta)
+{
+	int64_t old = atomic_load(&d->manual_now);
+
+	while (!atomic_compare_exchange_weak(&d->manual_now, &old, sat_add(old, delta)))
+		;
+}
+
 int64_t hrt_domain_advance(struct hrt_domain *d, int64_t delta_ns)
 {
+	static const int order[HRT_NCTX] = {
+		HRT_CTX_HARD, HRT_CTX_HARD_HOSTED, HRT_CTX_SOFT,
+	};
 	int64_t ran = 0;
 
 	if (!d || !d->manual || delta_ns < 0)
@@ -942,13 +1223,11 @@ int64_t hrt_domain_advance(struct hrt_domain *d, int64_t delta_ns)
 	for (int h = 0; h < HRT_NCTX; h++)
 		if (on_callback_thread(&d->ctx[h]))
 			return -EBUSY;
-	atomic_store(&d->manual_now, sat_add(atomic_load(&d->manual_now), delta_ns));
-	static const int order[HRT_NCTX] = {
-		HRT_CTX_HARD, HRT_CTX_HARD_HOSTED, HRT_CTX_SOFT,
-	};
-
+	manual_add(d, delta_ns);
+	domain_get(d); /* a callback may free d meanwhile */
 	for (int k = 0; k < HRT_NCTX; k++) {
 		struct hrt_cpu_base *cb = &d->ctx[order[k]];
+		bool stopped = false;
 
 		pthread_mutex_lock(&cb->lock);
 		if (cb->in_expiry) {
@@ -956,8 +1235,13 @@ int64_t hrt_domain_advance(struct hrt_domain *d, int64_t delta_ns)
 			pthread_mutex_unlock(&cb->lock);
 			continue;
 		}
-		ran += hrt_run_expiry(cb);
+		ran += run_expiry(cb, &stopped);
 		pthread_mutex_unlock(&cb->lock);
+		if (stopped) {
+			ran = -EINTR;
+			break;
+		}
 	}
+	domain_put(d);
 	return ran;
 }

@@ -63,14 +63,20 @@ struct hrt_domain;
 /*
  * A callback. Runs on the expiry thread of its context (HARD) or on the
  * dispatch thread (SOFT), never under a lock. Returns enum hrt_restart.
+ * A timer whose soft expiry is still due after its callback (RESTART
+ * without forward, re-armed in the past) runs again at the next expiry
+ * run, never twice in one: each run calls a timer at most once.
  */
 typedef int (*hrt_callback_t)(struct hrt_timer *timer, void *data);
 
 /*
  * Hooks of the host that embeds the core (at most one, see hrt_set_host).
  * acquire/release bracket each activation of an HRT_F_HOSTED timer (from
- * "not active" to "active" and back); release is the core's last touch of
- * the timer for that activation and is never called under a lock.
+ * "not active" to "active" and back): acquire returns before the timer is
+ * queued, so release of an activation always follows its acquire; a start
+ * that finds the timer activated by another thread meanwhile pairs its
+ * acquire with a release. release is the core's last touch of the timer
+ * for that activation. Neither is called under a lock.
  * batch_enter/batch_exit bracket a run of consecutive hosted callbacks, so
  * a host lock (the GIL) can be taken once per batch.
  */
@@ -105,16 +111,21 @@ int hrt_domain_new_manual(struct hrt_domain **out, int64_t start_ns);
 
 /*
  * Free a manual domain. -EBUSY if a timer of it is still active. Timers set
- * up on it that are not freed yet keep it alive: the last hrt_timer_free()
- * completes the free (no new timer can be set up on it meanwhile).
+ * up on it that are not freed yet keep it alive (one reference count: the
+ * domain's own and one per timer): the last hrt_timer_free() completes the
+ * free, from whichever thread. No new timer can be set up on it once this
+ * returned 0; a second call is -EINVAL while the domain still exists.
  */
 int hrt_domain_free(struct hrt_domain *d);
 
 /*
- * Manual domains: move the clock forward by delta_ns (>= 0) and run every
- * due timer in the calling thread, hard context first. Returns the number
- * of callbacks run, or -EINVAL (not manual, negative delta), -EBUSY (called
- * from one of its callbacks).
+ * Manual domains: move the clock forward by delta_ns (>= 0; one atomic
+ * step, saturating at INT64_MAX) and run every due timer in the calling
+ * thread, hard context first, each timer at most once per context (a timer
+ * still due after its callback runs at the next advance). Returns the
+ * number of callbacks run, or -EINVAL (not manual, negative delta), -EBUSY
+ * (called from one of its callbacks, at any nesting depth), -EINTR (a
+ * callback called hrt_timer_stop_expiry: the rest stays queued).
  */
 int64_t hrt_domain_advance(struct hrt_domain *d, int64_t delta_ns);
 
@@ -124,7 +135,10 @@ int64_t hrt_domain_now(struct hrt_domain *d, int clock);
 /*
  * Stop the domain's threads (joins them; waits for a running callback)
  * and refuse hosted callbacks from then on: due hosted timers are left
- * queued. Idempotent. Called from a callback of the domain: -EDEADLK.
+ * queued. Hosted contexts stop before the C one (a hosted callback may
+ * wait for a C timer); a REALTIME/TAI hrt_sleep_until in progress is woken
+ * and ends on the kernel clock. Idempotent and thread-safe (a concurrent
+ * call waits for the first). Called from a callback of the domain: -EDEADLK.
  */
 int hrt_domain_stop(struct hrt_domain *d);
 
@@ -140,8 +154,10 @@ int hrt_domain_shift_realtime(struct hrt_domain *d, int64_t delta_ns);
 
 /*
  * In a child after fork(): call host->release for every hosted timer that
- * was active in the parent (the child starts with none armed). Returns how
- * many. The Python binding calls it from its after-fork hook.
+ * was active in the parent (the child starts with none armed), except one
+ * whose callback is running on the forking thread: its expiry run ends that
+ * activation when the callback returns (no RESTART in the child). Returns
+ * how many. The Python binding calls it from its after-fork hook.
  */
 int hrt_fork_release_orphans(void);
 
@@ -152,8 +168,9 @@ int64_t hrt_now(int clock);
 struct hrt_timer *hrt_timer_alloc(void);
 
 /*
- * Free a timer: cancels it and waits for a running callback first.
- * Must not be called from the timer's own callback.
+ * Free a timer: cancels it and waits for a running callback first. Called
+ * from the timer's own callback it cancels without waiting and the free
+ * happens when the callback returns (the timer must not be used after).
  */
 void hrt_timer_free(struct hrt_timer *t);
 
@@ -161,7 +178,8 @@ void hrt_timer_free(struct hrt_timer *t);
 size_t hrt_timer_size(void);
 
 /*
- * Set up an inactive timer: domain (NULL = default), clock, mode bits
+ * Set up an inactive timer (again: safe against concurrent operations on
+ * it, which see it active or on its new base): domain (NULL = default), clock, mode bits
  * (REL/ABS default for start, SOFT or HARD context), callback and data.
  * -EINVAL: unknown clock, unknown or contradictory mode bits, NULL fn;
  * -EOPNOTSUPP: HRT_MODE_PINNED (no per-CPU bases here);
@@ -206,8 +224,10 @@ int hrt_timer_try_to_cancel(struct hrt_timer *t);
 int hrt_timer_cancel(struct hrt_timer *t);
 
 /*
- * Move the expiry forward by whole intervals until it is after `now`.
- * Returns the number of intervals added (0 if now < expiry).
+ * Move both expiries forward by whole intervals until the soft expiry is
+ * after `now` (a timer run inside its slack window has expired; with
+ * slack 0 this is Linux's rule). Returns the number of intervals added
+ * (0 if now < soft expiry).
  * -EINVAL: interval <= 0; -EBUSY: queued, or running outside its own
  * callback (Linux warns there).
  */
@@ -215,6 +235,14 @@ int64_t hrt_timer_forward(struct hrt_timer *t, int64_t now, int64_t interval);
 
 /* hrt_timer_forward with the timer's clock now. */
 int64_t hrt_timer_forward_now(struct hrt_timer *t, int64_t interval);
+
+/*
+ * From t's own callback inside hrt_domain_advance (manual domains): end
+ * that expiry run when the callback returns; the other due timers stay
+ * queued and hrt_domain_advance returns -EINTR. -EINVAL otherwise. A host
+ * uses it to let an exception such as KeyboardInterrupt out of advance.
+ */
+int hrt_timer_stop_expiry(struct hrt_timer *t);
 
 /* Hard and soft expiry (absolute, on the timer's clock). */
 int64_t hrt_timer_get_expires(const struct hrt_timer *t);
@@ -234,7 +262,8 @@ int hrt_timer_is_active(struct hrt_timer *t);
 int hrt_timer_is_queued(struct hrt_timer *t);
 int hrt_timer_callback_running(struct hrt_timer *t);
 
-/* The clock the timer runs on, and its mode bits. */
+/* The clock the timer runs on, and its mode bits; -EINVAL if not set up
+ * (or NULL). */
 int hrt_timer_clock(const struct hrt_timer *t);
 int hrt_timer_mode(const struct hrt_timer *t);
 

@@ -425,8 +425,27 @@ def domain_free(d: CData) -> int:
     return int(lib.hrt_domain_free(d))
 
 
+# The exception that stopped this thread's innermost stopped advance().
+_stopped = threading.local()
+
+
+def stop_advance(timer: CData, exc: BaseException) -> bool:
+    """From ``timer``'s own callback inside ``advance()``: end that advance
+    after this callback and have it raise ``exc``. False (nothing done) when
+    the callback does not run inside an ``advance()``."""
+    if lib.hrt_timer_stop_expiry(timer) != 0:
+        return False
+    _stopped.exc = exc
+    return True
+
+
 def domain_advance(d: CData, delta: int) -> int:
     rc = int(lib.hrt_domain_advance(d, delta))
+    if rc == -errno.EINTR:
+        exc: BaseException | None = getattr(_stopped, "exc", None)
+        _stopped.exc = None
+        if exc is not None:
+            raise exc
     if rc < 0:
         raise_errno(rc, "advance()")
     return rc

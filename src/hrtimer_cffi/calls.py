@@ -112,10 +112,6 @@ class PeriodicCall(_Pooled):
         # Forward from the time fn returned: intervals that passed while it
         # ran are overruns, not calls to catch up.
         n = ctx.forward_now(self.interval)
-        if n == 0:
-            # With slack it may run before the hard expiry, where forward
-            # adds nothing and the timer would fire again at once.
-            n = ctx.forward(ctx.timer.expires, self.interval)
         self.overruns += n - 1
         return TimerRestart.RESTART
 

@@ -33,8 +33,13 @@ class ManualClock:
         return _b.domain_now(self._d, check_clock(clock))
 
     def advance(self, delta: int) -> int:
-        """Move time forward by ``delta`` ns (>= 0) and run what is due; returns
-        the number of callbacks run. Raises TimerStateError from a callback."""
+        """Move time forward by ``delta`` ns (>= 0, saturating at the int64
+        limit) and run what is due, each timer at most once (one still due
+        after its callback runs at the next advance); returns the number of
+        callbacks run. Raises TimerStateError from a callback of this clock.
+        A KeyboardInterrupt (any BaseException that is not an Exception)
+        raised by a callback propagates out of ``advance()``, and the
+        callbacks still due stay queued."""
         return _b.domain_advance(self._d, check_nonneg("delta", delta))
 
     def shift_realtime(self, delta: int) -> None:

@@ -138,10 +138,12 @@ class Timer:
     # -- forward ------------------------------------------------------------
 
     def forward(self, now: int, interval: int) -> int:
-        """Advance the expiry by whole ``interval``s until it is after ``now``.
+        """Advance the expiry by whole ``interval``s until the soft expiry is
+        after ``now``.
 
-        Returns the number of intervals added (0 if ``now`` is before the hard
-        expiry), as Linux's ``hrtimer_forward``. The soft expiry moves with it
+        Returns the number of intervals added (0 if ``now`` is before the soft
+        expiry), as Linux's ``hrtimer_forward`` counted from the soft expiry (a
+        timer run inside its slack window has expired). Both expiries move
         (the slack is kept). Legal while the timer is neither queued nor
         running, or from its own callback; else raises ``TimerStateError``.
         Raises TypeError (non-int) or ValueError (``interval`` <= 0, outside
@@ -511,6 +513,10 @@ def _dispatch(target: Any, ctimer: CData, now: int) -> int:
             return int(r)
         raise TypeError(f"run() must return a TimerRestart or None, got {r!r}")
     except BaseException as e:  # never let it reach the expiry thread
+        # KeyboardInterrupt and the like inside ManualClock.advance() (the
+        # caller's thread): the advance stops after this callback and raises it.
+        if not isinstance(e, Exception) and _b.stop_advance(ctimer, e):
+            return 0
         _b.report_unraisable(e, "Exception ignored in timer callback", target)
         return 0
 

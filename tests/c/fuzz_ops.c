@@ -7,8 +7,11 @@
  * manual domain. Callbacks follow per-timer behaviours that the input sets:
  * return NORESTART, forward and RESTART, RESTART without forwarding (a
  * bounded number of times), cancel / try_to_cancel / restart / re-arm
- * themselves, start / cancel another timer, forward another timer, call
- * advance from the callback.
+ * themselves (also in the past), start / cancel another timer, forward
+ * another timer, call advance from the callback, free themselves, stop the
+ * expiry run, fork (the child checks the domain and that nothing blocks).
+ * Every timer runs at most once per advance, and a forward from its own
+ * callback puts the soft expiry after now (API.md section 4).
  *
  * After every operation, and inside every callback, every clock base of the
  * domain is checked: tq_check() (red-black invariants, cached leftmost,
@@ -34,12 +37,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hrt_internal.h"
 
 #define NTIMERS 16
-#define RUN_BUDGET 256 /* callbacks per advance that may still re-queue */
+#define MAX_FORKS 300 /* fork behaviours per run of the driver (they are slow) */
 
 enum behaviour {
 	B_NORESTART,
@@ -54,6 +58,10 @@ enum behaviour {
 	B_CANCEL_OTHER,      /* cancel timer `other`, forward self, RESTART */
 	B_FORWARD_OTHER,     /* forward timer `other`: -EBUSY iff queued */
 	B_ADVANCE,           /* hrt_domain_advance from a callback: -EBUSY */
+	B_REARM_PAST,        /* start again `delay` before now, RESTART */
+	B_FREE_SELF,         /* hrt_timer_free from its own callback (deferred) */
+	B_STOP_RUN,          /* hrt_timer_stop_expiry: the advance returns -EINTR */
+	B_FORK,              /* fork; the child checks the domain, cancels all */
 	B_COUNT
 };
 
@@ -70,6 +78,7 @@ struct slot {
 	int64_t slack;
 	uint64_t runs;
 	uint64_t seq;        /* arming order, for FIFO among equal expiries */
+	uint64_t last_advance; /* the advance it last ran in */
 };
 
 static struct hrt_domain *dom;
@@ -77,6 +86,9 @@ static struct slot slots[NTIMERS];
 static const uint8_t *in_p, *in_end;
 static unsigned budget;
 static bool changed_in_callback;
+static bool stopped_run;       /* a callback stopped the current advance */
+static uint64_t advance_seq;
+static unsigned n_forks;
 static uint64_t arm_seq;
 
 /* FUZZ_OPS_TRACE=1 in the environment: print each operation (replays). */
@@ -291,17 +303,25 @@ static int fuzz_cb(struct hrt_timer *t, void *data)
 	       "ran before its soft expiry (%lld > %lld)",
 	       (long long)hrt_timer_get_softexpires(t), (long long)now);
 	check_domain("callback entry");
-	if (++budget > RUN_BUDGET)
-		return HRT_NORESTART;
+	ENSURE(s->last_advance != advance_seq, "timer %d ran twice in one advance",
+	       (int)(s - slots));
+	s->last_advance = advance_seq;
+	ENSURE(++budget <= NTIMERS, "more callbacks in one advance than timers");
 
 	switch (s->behaviour % B_COUNT) {
 	case B_NORESTART:
 		return HRT_NORESTART;
 	case B_FORWARD_RESTART: {
 		int64_t n = hrt_timer_forward_now(t, s->interval);
+		int64_t soft = hrt_timer_get_softexpires(t);
 
-		ENSURE(n >= 0, "forward from own callback: %lld", (long long)n);
-		return hrt_timer_get_softexpires(t) > now ? restart(s, false) : HRT_NORESTART;
+		/* it ran, so it expired: forward moves on by at least one
+		 * interval, out of the slack window too */
+		ENSURE(n >= 1, "forward from own callback: %lld", (long long)n);
+		ENSURE(soft > now || soft == INT64_MAX,
+		       "soft expiry %lld not after now %lld after forward",
+		       (long long)soft, (long long)now);
+		return restart(s, false);
 	}
 	case B_RESTART_RAW:
 		if (s->count == 0)
@@ -331,7 +351,7 @@ static int fuzz_cb(struct hrt_timer *t, void *data)
 		ENSURE(rc == 0, "restart from own callback returned %d", rc);
 		armed(s);
 		changed_in_callback = true;
-		/* soft <= now: it runs again in this pass unless a budget stops it */
+		/* soft <= now: it runs again at the next advance, not in this one */
 		if (s->count == 0)
 			s->behaviour = B_NORESTART;
 		else
@@ -369,6 +389,50 @@ static int fuzz_cb(struct hrt_timer *t, void *data)
 		int64_t n = hrt_domain_advance(dom, 1);
 
 		ENSURE(n == -EBUSY, "advance from a callback returned %lld", (long long)n);
+		return HRT_NORESTART;
+	}
+	case B_REARM_PAST: {
+		int64_t e = s->mode & HRT_MODE_REL ? 0 : now - s->delay;
+
+		start_checked(s, e, s->slack);
+		return HRT_RESTART;
+	}
+	case B_FREE_SELF:
+		hrt_timer_free(t);
+		/* the slot gets a fresh timer, not set up */
+		s->t = hrt_timer_alloc();
+		ENSURE(s->t != NULL, "out of memory");
+		s->setup = false;
+		changed_in_callback = true;
+		return HRT_RESTART; /* ignored: freed */
+	case B_STOP_RUN:
+		rc = hrt_timer_stop_expiry(t);
+		ENSURE(rc == 0, "stop_expiry from own callback = %d", rc);
+		stopped_run = true;
+		return HRT_NORESTART;
+	case B_FORK: {
+		pid_t pid;
+		int status;
+
+		if (n_forks >= MAX_FORKS)
+			return HRT_NORESTART;
+		n_forks++;
+		fflush(NULL);
+		pid = fork();
+		ENSURE(pid >= 0, "fork failed");
+		if (pid == 0) {
+			/* The child: the manual domain's state came along, and
+			 * nothing blocks: cancel every timer, this one too. */
+			alarm(10);
+			check_domain("fork child");
+			for (int k = 0; k < NTIMERS; k++)
+				if (slots[k].setup)
+					hrt_timer_cancel(slots[k].t);
+			ENSURE(hrt_timer_callback_running(t) == 1, "child: own timer not running");
+			_exit(0);
+		}
+		ENSURE(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		       WEXITSTATUS(status) == 0, "fork child failed (status %d)", status);
 		return HRT_NORESTART;
 	}
 	}
@@ -462,7 +526,7 @@ static void op_forward(struct slot *s, bool use_now)
 {
 	int64_t interval = u8() & 1 ? interval_arg() : -time_arg(false);
 	int64_t now = use_now ? hrt_timer_now(s->t) : time_arg(true);
-	int64_t before = hrt_timer_get_expires(s->t);
+	int64_t before = hrt_timer_get_softexpires(s->t);
 	int q = hrt_timer_is_queued(s->t);
 	int64_t n = use_now ? hrt_timer_forward_now(s->t, interval)
 			    : hrt_timer_forward(s->t, now, interval);
@@ -477,15 +541,16 @@ static void op_forward(struct slot *s, bool use_now)
 		return;
 	}
 	ENSURE(n >= 0, "forward = %lld", (long long)n);
+	/* counted from the soft expiry (API.md section 4) */
 	if (now < before)
-		ENSURE(n == 0 && hrt_timer_get_expires(s->t) == before,
-		       "forward before expiry changed it");
+		ENSURE(n == 0 && hrt_timer_get_softexpires(s->t) == before,
+		       "forward before the soft expiry changed it");
 	else
-		ENSURE(n >= 1 && (hrt_timer_get_expires(s->t) > now ||
-				  hrt_timer_get_expires(s->t) == INT64_MAX),
-		       "forward(now %lld, interval %lld) from %lld = %lld, expiry now %lld",
+		ENSURE(n >= 1 && (hrt_timer_get_softexpires(s->t) > now ||
+				  hrt_timer_get_softexpires(s->t) == INT64_MAX),
+		       "forward(now %lld, interval %lld) from soft %lld = %lld, soft now %lld",
 		       (long long)now, (long long)interval, (long long)before,
-		       (long long)n, (long long)hrt_timer_get_expires(s->t));
+		       (long long)n, (long long)hrt_timer_get_softexpires(s->t));
 }
 
 static void do_advance(int64_t delta)
@@ -494,21 +559,30 @@ static void do_advance(int64_t delta)
 
 	budget = 0;
 	changed_in_callback = false;
+	stopped_run = false;
+	advance_seq++;
 	ran = hrt_domain_advance(dom, delta);
 	if (delta < 0) {
 		ENSURE(ran == -EINVAL, "advance(%lld) = %lld", (long long)delta, (long long)ran);
 		return;
 	}
+	if (stopped_run) {
+		ENSURE(ran == -EINTR, "advance stopped by a callback = %lld", (long long)ran);
+		return;
+	}
 	ENSURE(ran >= 0, "advance = %lld", (long long)ran);
 	if (changed_in_callback)
 		return;
-	/* No callback armed or cancelled a timer: nothing due is left behind. */
+	/* No callback armed or cancelled a timer: nothing due is left behind
+	 * but timers that ran in this advance (due again: the next one). */
 	for (int h = 0; h < HRT_NCTX; h++) {
 		for (int i = 0; i < HRT_NCLOCKS; i++) {
 			struct hrt_clock_base *b = &dom->ctx[h].clock_base[i];
 			struct tq_node *n = tq_getnext(&b->queue);
 
-			if (n && budget <= RUN_BUDGET)
+			while (n && ((struct slot *)node_timer(n)->data)->last_advance == advance_seq)
+				n = tq_next(n);
+			if (n)
 				ENSURE(node_timer(n)->soft_expires > hrt_base_now(b),
 				       "a due timer was left queued (ctx %d base %d): timer %d "
 				       "soft %lld hard %lld, now %lld", h, i,
@@ -622,7 +696,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cur_size = size;
 	in_p = data;
 	in_end = data + size;
-	rc = hrt_domain_new_manual(&dom, (int64_t)(u8() % 4) << 40);
+	/* clocks from 0 to 3 * 2^40, or 100 ns short of saturating */
+	uint8_t start = u8() % 5;
+
+	rc = hrt_domain_new_manual(&dom, start == 4 ? INT64_MAX - 100 : (int64_t)start << 40);
 	ENSURE(rc == 0, "hrt_domain_new_manual = %d", rc);
 	for (int k = 0; k < NTIMERS; k++) {
 		struct slot *s = &slots[k];

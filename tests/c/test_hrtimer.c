@@ -792,17 +792,26 @@ static void test_forward_table(void)
 		CHECK_EQ(hrt_timer_get_expires(t), w->new_expires);
 	}
 
-	/* soft and hard move by the same amount (slack 7) */
+	/* soft and hard move by the same amount (slack 7), counted from the
+	 * soft expiry (API.md section 4: inside the slack window it expired) */
 	CHECK_EQ(hrt_timer_start_range(t, 1000, 7), 1);
 	CHECK_EQ(hrt_timer_try_to_cancel(t), 1);
-	CHECK_EQ(hrt_timer_forward(t, 2000, 100), 10); /* from hard 1007 */
-	CHECK_EQ(hrt_timer_get_expires(t), 2007);
-	CHECK_EQ(hrt_timer_get_softexpires(t), 2000);
-	CHECK_EQ(hrt_timer_forward(t, 1500, 100), 0);
-	CHECK_EQ(hrt_timer_get_expires(t), 2007);
-	CHECK_EQ(hrt_timer_forward(t, 2007, 100), 1);
+	CHECK_EQ(hrt_timer_forward(t, 2000, 100), 11); /* from soft 1000 */
 	CHECK_EQ(hrt_timer_get_expires(t), 2107);
 	CHECK_EQ(hrt_timer_get_softexpires(t), 2100);
+	CHECK_EQ(hrt_timer_forward(t, 1500, 100), 0);
+	CHECK_EQ(hrt_timer_get_expires(t), 2107);
+	CHECK_EQ(hrt_timer_forward(t, 2099, 100), 0);
+	/* inside the slack window [2100, 2107): one interval */
+	CHECK_EQ(hrt_timer_forward(t, 2103, 100), 1);
+	CHECK_EQ(hrt_timer_get_expires(t), 2207);
+	CHECK_EQ(hrt_timer_get_softexpires(t), 2200);
+	/* slack >= interval: still one interval from the soft expiry */
+	CHECK_EQ(hrt_timer_start_range(t, 1000, 500), 1);
+	CHECK_EQ(hrt_timer_try_to_cancel(t), 1);
+	CHECK_EQ(hrt_timer_forward(t, 1000, 100), 1);
+	CHECK_EQ(hrt_timer_get_softexpires(t), 1100);
+	CHECK_EQ(hrt_timer_get_expires(t), 1600);
 
 	/* forward_now uses the domain's now */
 	CHECK_EQ(hrt_timer_start_range(t, T0 - 250, 0), 1);
