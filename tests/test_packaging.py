@@ -159,13 +159,17 @@ _TESTS_READ = ["README.md", "docs/API.md", "docs/GUIDE.md", "examples/typed_exam
 
 
 def test_sdist_carries_what_its_tests_need(tmp_path: Path) -> None:
-    pytest.importorskip("build", reason="the test extra's `build` is not installed")
+    try:
+        importlib.metadata.version("build")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("the test extra's `build` is not installed")
     if not (REPO / "pyproject.toml").is_file():
         pytest.skip("no source tree beside the tests")
+    # cwd: not the source tree, whose build/ folder would shadow the package.
     r = subprocess.run(
         [sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir",
          str(tmp_path), str(REPO)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     (sdist,) = tmp_path.glob("hrtimer_cffi-*.tar.gz")
