@@ -182,3 +182,26 @@ def test_sdist_carries_what_its_tests_need(tmp_path: Path) -> None:
     need |= {str(p.relative_to(REPO)) for p in (REPO / "tests").rglob("*")
              if p.is_file() and "__pycache__" not in p.parts}
     assert not sorted(need - names), f"{top} lacks {sorted(need - names)}"
+
+
+# ---------------------------------------------------------------- make run / make install
+
+
+def _make_n(target: str, venv: Path) -> str:
+    make = shutil.which("make")
+    if make is None or not (REPO / "Makefile").is_file():
+        pytest.skip("no make or no Makefile beside the tests (an sdist ships none)")
+    r = subprocess.run([make, "-n", "-C", str(REPO), f"VENV={venv}", target],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_make_run_installs_the_package_alone(tmp_path: Path) -> None:
+    """On a fresh clone `make run` builds the package without the test and lint
+    extras; `make install` (what test and lint need) adds them."""
+    run = [line for line in _make_n("run", tmp_path / "venv").splitlines() if "pip install" in line]
+    assert run and all("[" not in line and line.rstrip().endswith(" .") for line in run), run
+    dev = [line for line in _make_n("install", tmp_path / "venv").splitlines()
+           if "pip install" in line]
+    assert dev and all("'.[test,lint]'" in line for line in dev), dev
