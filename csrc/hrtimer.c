@@ -178,9 +178,9 @@ bool hrt_on_expiry_thread(const struct hrt_cpu_base *cb)
 	return on_callback_thread(cb);
 }
 
-_Static_assert(HRT_CTX_THREAD_SOFT == HRT_CTX_SOFT &&
-	       HRT_CTX_THREAD_HARD == HRT_CTX_HARD &&
-	       HRT_CTX_THREAD_HARD_HOSTED == HRT_CTX_HARD_HOSTED,
+_Static_assert((int)HRT_CTX_THREAD_SOFT == (int)HRT_CTX_SOFT &&
+	       (int)HRT_CTX_THREAD_HARD == (int)HRT_CTX_HARD &&
+	       (int)HRT_CTX_THREAD_HARD_HOSTED == (int)HRT_CTX_HARD_HOSTED,
 	       "hrt_ctx_thread() answers with the context index");
 
 int hrt_ctx_thread(void)

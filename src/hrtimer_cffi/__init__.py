@@ -48,6 +48,7 @@ from __future__ import annotations
 from . import _binding as _binding
 from . import aio as aio
 from . import testing as testing
+from ._include import get_include
 from ._units import ClockId, TimerMode, TimerRestart, ms, now, s, us
 from .arc import ArcTimerHandle
 from .calls import call_at, call_every, call_later
@@ -97,6 +98,7 @@ __all__ = [
     "call_every",
     "call_later",
     "expiry_stats",
+    "get_include",
     "gil_handover",
     "ms",
     "now",
