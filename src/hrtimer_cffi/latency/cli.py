@@ -226,7 +226,9 @@ def _measure(args: argparse.Namespace, load: str, prio_note: str | None, err: Te
                 continue
             if not res.available:
                 continue
-            plan = Plan(clock, interval, share, args.warmup, report, peer_offset)
+            budget = (None if args.loops is not None
+                      else 2 * (share + args.warmup) * interval / NS_PER_S + 0.5)
+            plan = Plan(clock, interval, share, args.warmup, report, peer_offset, budget)
             label = mech.name if rounds == 1 else f"{mech.name} (round {rnd + 1}/{rounds})"
             progress.begin(step, label, plan.total, plan.total * interval / NS_PER_S,
                            announce=rounds == 1)

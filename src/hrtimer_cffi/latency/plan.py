@@ -48,7 +48,8 @@ class Measurement:
 
 class Plan:
     """How one mechanism runs: ``total`` wake-ups (``warmup`` of them first,
-    not reported) every ``interval`` ns on ``clock``; ``report(done)`` is
+    not reported) every ``interval`` ns on ``clock`` (within ``budget_s``
+    seconds, when given, for loops that fall behind); ``report(done)`` is
     called about every ``PROGRESS_PERIOD_S`` from the measuring thread's safe
     points (never between a wake-up and its measurement)."""
 
@@ -60,6 +61,7 @@ class Plan:
         warmup: int,
         report: Callable[[int], None],
         peer_offset: int = 0,
+        budget_s: float | None = None,
     ) -> None:
         self.clock = clock
         self.interval = interval
@@ -72,6 +74,9 @@ class Plan:
         self.every = max(1, int(PROGRESS_PERIOD_S * NS_PER_S) // interval)
         # give up waiting for a timer-driven mechanism after this long
         self.give_up_s = 10.0 + 5.0 * self.total * interval / NS_PER_S
+        # a run given a duration (not a count) stops a loop that falls behind
+        # (each wake-up late by more than an interval) once this has passed
+        self.budget_s = budget_s
 
     def first_expiry(self) -> int:
         """Absolute first expiry on ``clock``: one interval from now."""
@@ -117,10 +122,18 @@ class Periodic:
         self.samples: list[int] = []
         self.overruns = 0
         self._report = report
+        self._end = (None if plan.budget_s is None
+                     else time.monotonic() + plan.budget_s)
+        self.out_of_time = False
 
     @property
     def done(self) -> bool:
-        return len(self.samples) >= self.plan.total
+        if len(self.samples) >= self.plan.total:
+            return True
+        if self._end is not None and time.monotonic() > self._end:
+            self.out_of_time = True
+            return True
+        return False
 
     def record(self, t: int) -> int:
         plan = self.plan
@@ -134,5 +147,10 @@ class Periodic:
 
     def measurement(self, complete: bool = True) -> Measurement:
         got = list(self.samples)
-        return Measurement(got, self.overruns, complete,
-                           None if complete else timeout_note(self.plan, len(got)))
+        if not complete:
+            return Measurement(got, self.overruns, False, timeout_note(self.plan, len(got)))
+        if self.out_of_time:
+            return Measurement(got, self.overruns, False,
+                               f"fell behind: {len(got)} of {self.plan.total} wake-ups "
+                               f"in the {self.plan.budget_s:.1f} s it was given")
+        return Measurement(got, self.overruns)
