@@ -390,8 +390,9 @@ def eventfd_read(fd: int) -> int:
     return check(int(lib.hrt_eventfd_read(fd)), "reading an eventfd")
 
 
-def fd_close(fd: int) -> None:
-    lib.hrt_fd_close(fd)
+# The C functions themselves: finalizers bind them, and they work while the
+# modules are torn down at exit.
+fd_close = lib.hrt_fd_close
 
 
 # ---------------------------------------------------------------- sleeping, raw loop
@@ -427,8 +428,7 @@ def domain_new_manual(start: int) -> CData:
     return p[0]
 
 
-def domain_free(d: CData) -> int:
-    return int(lib.hrt_domain_free(d))
+domain_free = lib.hrt_domain_free  # bound by ManualClock's finalizer: see fd_close
 
 
 def domain_advance(d: CData, delta: int) -> int:

@@ -303,11 +303,11 @@ class TimerHandle:
     __slots__ = ("__weakref__", "_detached", "_gen", "_target", "_timer")
 
     def __init__(self, timer: Timer, target: object) -> None:
-        self._timer = timer
-        self._target = target
         self._detached = False
+        self._target = target
         # Taken before the start that makes this handle arms the timer.
         self._gen = next(_arm_seq)
+        self._timer = timer
 
     @property
     def target(self) -> Any:
@@ -354,8 +354,12 @@ class TimerHandle:
         # exception could come after); after interpreter exit the core's
         # cancel is a harmless no-op. (_cancel is bound at definition: module
         # globals are gone at exit.)
-        timer = self._timer
-        if not self._detached and timer._gen == self._gen:
+        try:
+            timer = self._timer
+            gen = self._gen
+        except AttributeError:
+            return  # __init__ was interrupted: this handle never armed anything
+        if not self._detached and timer._gen == gen:
             _cancel(timer._c)
 
     __reduce_ex__ = _refuse_copy
@@ -451,11 +455,11 @@ class TimerField:
             object.__setattr__(obj, "_hrt_t", timer)
             return timer
         with _install_lock:
-            try:
-                return obj._hrt_t  # type: ignore[attr-defined, no-any-return]
-            except AttributeError:
+            current: Timer | None = getattr(obj, "_hrt_t", None)
+            if current is None:
                 object.__setattr__(obj, "_hrt_t", timer)
-                return timer
+                current = timer
+            return current
 
     def __set__(self, obj: object, value: object) -> None:
         # Replacing the timer would free it (cancelling it) behind its handles.
