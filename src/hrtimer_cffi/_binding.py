@@ -188,11 +188,6 @@ def reset_after_fork(fn: Callable[[], None]) -> None:
     os.register_at_fork(after_in_child=fn)
 
 
-def is_closed() -> bool:
-    """True once interpreter exit has stopped the core."""
-    return _closed
-
-
 # ---------------------------------------------------------------- timers
 # Thin wrappers over the core for the public modules. Introspection needs no
 # error mapping and is the C function itself.
