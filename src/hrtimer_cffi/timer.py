@@ -527,7 +527,9 @@ class HasTimer:
         Returns a shared handle. Raises TypeError/ValueError for bad input
         (non-int, negative relative expiry or slack, outside int64; a class
         without TimerField or run), before anything is armed; TimerStateError
-        after interpreter exit has stopped the core.
+        after interpreter exit has stopped the core or once the timer's
+        ManualClock is gone. A start that raises after the arguments were
+        checked (an asynchronous exception too) leaves the timer stopped.
         """
         return arc.start(self, expires, slack)
 
