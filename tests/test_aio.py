@@ -42,7 +42,7 @@ def run(coro_fn: Callable[[], Awaitable[T]], loop: asyncio.AbstractEventLoop | N
 
 
 def queue_of(loop: asyncio.AbstractEventLoop, clock: hrt.ClockId = M) -> Any:
-    return aio._states[loop].queues[clock]
+    return aio._states[loop]().queues[clock]
 
 
 def live(q: Any) -> int:
@@ -95,7 +95,7 @@ def test_wakeups_come_through_the_loops_eventfd_not_call_soon_threadsafe() -> No
 
     async def main() -> None:
         await asyncio.gather(*(aio.sleep(hrt.ms(1 + i % 5)) for i in range(50)))
-        st = aio._states[loop]
+        st = aio._states[loop]()
         fds.append(st.fd)
         # The eventfd is registered with the loop's selector, read by our callback.
         key = loop._selector.get_key(st.fd)  # type: ignore[attr-defined]
@@ -159,7 +159,7 @@ def test_cancelling_the_task_cancels_its_wakeup() -> None:
         # No leak, no late wake-up: the waiter is gone and the timer is not armed.
         assert q.heap == [] and not q.timer.timer.is_active()
         # Watch the eventfd ourselves for longer than the cancelled sleep.
-        st = aio._states[loop]
+        st = aio._states[loop]()
         loop.remove_reader(st.fd)
         try:
             await asyncio.sleep(0.3)
@@ -333,7 +333,7 @@ def test_loops_in_threads_each_get_their_own_state() -> None:
             if len(fds) > 100:
                 break
             await aio.sleep(hrt.us(300))
-            fds.append(aio._states[asyncio.get_running_loop()].fd)
+            fds.append(aio._states[asyncio.get_running_loop()]().fd)
 
     def worker() -> None:
         try:
@@ -358,7 +358,7 @@ def test_state_is_released_with_its_loop() -> None:
         await aio.sleep_until(hrt.now(RT) + hrt.ms(1), clock=RT)
 
     loop.run_until_complete(main())
-    st = aio._states[loop]
+    st = aio._states[loop]()
     timers = [q.timer for q in st.queues.values()]
     assert st.fd >= 0 and len(timers) == 2
     loop.close()

@@ -164,7 +164,7 @@ def test_an_error_in_fn_stops_only_that_call(hard: bool, unraisable: list[Any]) 
     assert count[0] == 1 and not h.timer.is_active()
     (args,) = unraisable
     assert isinstance(args.exc_value, ZeroDivisionError)
-    assert args.object is h.target
+    assert args.object.target is h.target
 
 
 def test_a_discarded_handle_does_not_cancel() -> None:

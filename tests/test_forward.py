@@ -48,7 +48,7 @@ def stopped(expires: int, slack: int = 0) -> hrt.Timer:
     h = obj.start(expires, slack=slack)
     assert h.cancel() is True
     assert (tm.soft_expires, tm.expires) == (expires, expires + slack)
-    assert tm._domain is mc, "the timer keeps its clock alive"
+    assert tm._domain is mc._dom, "the timer keeps its clock's C domain alive"
     return tm
 
 

@@ -10,19 +10,44 @@ from __future__ import annotations
 import atexit
 import errno
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from ._core import ffi, lib
 from .errors import TimerStateError
+
+
+def _in_main_interpreter() -> bool:
+    try:
+        import _interpreters as interp  # type: ignore[import-not-found]  # 3.13+
+    except ImportError:
+        try:
+            import _xxsubinterpreters as interp  # type: ignore[import-not-found]
+        except ImportError:  # pragma: no cover - a build without sub-interpreters
+            return True
+
+    def ident(i: Any) -> Any:
+        return i[0] if isinstance(i, tuple) else i  # 3.13 adds how it was made
+
+    return bool(ident(interp.get_current()) == ident(interp.get_main()))
+
+
+# The core's host hooks, expiry threads and fork handlers are process-wide and
+# belong to the main interpreter: refuse a sub-interpreter before touching them.
+if not _in_main_interpreter():
+    raise ImportError(
+        "hrtimer_cffi cannot be imported in a sub-interpreter: its timer core and "
+        "expiry threads serve the main interpreter only"
+    )
+
+from ._core import ffi, lib  # noqa: E402
 
 __all__ = [
     "check",
     "raise_errno",
     "report_unraisable",
+    "reset_after_fork",
     "set_dispatch",
 ]
 
@@ -46,6 +71,12 @@ def raise_errno(rc: int, what: str) -> NoReturn:
         raise ValueError(f"{what}: not supported by this core")
     if code == errno.ENOMEM:
         raise MemoryError(f"{what}: out of memory")
+    if code == errno.EAGAIN and what == "start()":
+        # pthread_create's EAGAIN (OSError would make it a BlockingIOError).
+        raise RuntimeError(
+            f"{what}: cannot create the timer core's expiry thread: the process is at "
+            "its thread limit (RLIMIT_NPROC, threads-max) or out of memory for a stack"
+        )
     raise OSError(code, f"{what}: {os.strerror(code)}")
 
 
@@ -58,11 +89,12 @@ def check(rc: int, what: str) -> int:
 
 # ---------------------------------------------------------------- trampoline
 
-# Set by timer.py: runs a target's callback, returns enum hrt_restart.
-_dispatch: Callable[[Any, CData, int], int] | None = None
+# Set by timer.py: runs a target's callback with the Timer that fired, returns
+# enum hrt_restart.
+_dispatch: Callable[[Any, Any, int], int] | None = None
 
 
-def set_dispatch(fn: Callable[[Any, CData, int], int]) -> None:
+def set_dispatch(fn: Callable[[Any, Any, int], int]) -> None:
     """Install the function the trampoline hands every due Python timer to."""
     global _dispatch
     _dispatch = fn
@@ -70,43 +102,52 @@ def set_dispatch(fn: Callable[[Any, CData, int], int]) -> None:
 
 @ffi.def_extern()  # type: ignore[untyped-decorator]
 def _hrt_trampoline(timer: CData, data: CData, now: int) -> int:
-    """RawTimerCallback::run: C calls it; it finds the target and runs it."""
-    target = ffi.from_handle(data)
+    """RawTimerCallback::run: C calls it; it finds the target and the Timer
+    of this activation (see ``timer_start``) and runs it."""
+    target, py_timer = ffi.from_handle(data)
     assert _dispatch is not None
-    return _dispatch(target, timer, now)
+    return _dispatch(target, py_timer, now)
 
 
 # ---------------------------------------------------------------- unraisable
 
-_UnraisableHookArgs: Any = None
+
+class _RaiseOnDel:
+    """The descriptor behind ``_Unraisable.__del__``: binds to the report itself."""
+
+    def __get__(self, report: _Unraisable, owner: type | None = None) -> _Unraisable:
+        return report
 
 
-def _capture_unraisable_type() -> Any:
-    seen: list[Any] = []
-    old = sys.unraisablehook
-    sys.unraisablehook = seen.append
+class _Unraisable:
+    """An error of a timer callback on its way to ``sys.unraisablehook``.
 
-    class _Probe:
-        def __del__(self) -> None:
-            raise RuntimeError("probe")
+    Dropping it runs ``__del__``, which is the report itself: calling it
+    re-raises the exception, so CPython's own finalizer path hands it (type,
+    value, traceback) to whatever hook is installed, with this report as
+    ``object``: its repr names the target, and ``target`` is the target.
+    """
 
-    try:
-        _Probe()
-    finally:
-        sys.unraisablehook = old
-    return type(seen[0])
+    __slots__ = ("exc", "msg", "target")
+    __del__ = _RaiseOnDel()
+
+    def __init__(self, exc: BaseException, msg: str, target: object) -> None:
+        self.exc = exc
+        self.msg = msg
+        self.target = target
+
+    def __call__(self) -> None:
+        raise self.exc
+
+    def __repr__(self) -> str:
+        return f"{self.msg} {self.target!r}"
 
 
 def report_unraisable(exc: BaseException, msg: str, obj: object) -> None:
-    """Send ``exc`` to ``sys.unraisablehook`` as CPython does for ``__del__``."""
-    global _UnraisableHookArgs
-    if _UnraisableHookArgs is None:
-        _UnraisableHookArgs = _capture_unraisable_type()
-    args = _UnraisableHookArgs((type(exc), exc, exc.__traceback__, msg, obj))
-    try:
-        sys.unraisablehook(args)
-    except BaseException:
-        pass  # a broken hook must not kill the expiry thread
+    """Report ``exc`` through CPython's unraisable path (never replacing the
+    installed ``sys.unraisablehook``); the hook's ``object`` is a report whose
+    repr is ``msg`` and ``obj``'s repr, and whose ``target`` is ``obj``."""
+    _Unraisable(exc, msg, obj)  # dropped at once: its __del__ reports
 
 
 # ---------------------------------------------------------------- host, exit, fork
@@ -173,10 +214,10 @@ def gil_handover_stats() -> dict[str, int]:
             "yield_timeouts": st.yield_timeouts}
 
 
-def is_closed() -> bool:
-    """True once interpreter exit has stopped the core."""
-    return _closed
-
+def reset_after_fork(fn: Callable[[], None]) -> None:
+    """Run ``fn`` in every child after ``fork()`` (e.g. to replace a module's
+    lock that another thread of the parent may have held)."""
+    os.register_at_fork(after_in_child=fn)
 
 
 # ---------------------------------------------------------------- timers
@@ -220,7 +261,7 @@ def timer_new(domain: CData, clock: int, mode: int, fn: CData = None, data: CDat
     """Allocate and set up a timer; the caller frees it with ``timer_free``.
 
     Without ``fn`` it is a Python timer: its callback is the trampoline and its
-    data, per activation, the handle of its target.
+    data, per activation, the handle of its target and Timer.
     """
     c = lib.hrt_timer_alloc()
     if c == ffi.NULL:
@@ -239,9 +280,11 @@ def timer_new(domain: CData, clock: int, mode: int, fn: CData = None, data: CDat
 timer_free = lib.hrt_timer_free  # cancels, waits for a running callback, frees
 
 
-def timer_start(c: CData, expires: int, slack: int, target: object) -> None:
-    """Arm a Python timer; the core keeps ``target`` alive while it is active."""
-    handle = ffi.new_handle(target)  # the core takes its own reference if it activates
+def timer_start(c: CData, expires: int, slack: int, target: object, timer: object) -> None:
+    """Arm a Python timer; the core keeps ``target`` and ``timer`` alive while
+    it is active and hands both to the dispatcher."""
+    # The core takes its own reference on the handle if this start activates it.
+    handle = ffi.new_handle((target, timer))
     rc = lib.hrt_timer_start_range_data(c, expires, slack, handle)
     if rc < 0:
         raise_errno(rc, "start()")
@@ -384,8 +427,9 @@ def eventfd_read(fd: int) -> int:
     return check(int(lib.hrt_eventfd_read(fd)), "reading an eventfd")
 
 
-def fd_close(fd: int) -> None:
-    lib.hrt_fd_close(fd)
+# The C functions themselves: finalizers bind them, and they work while the
+# modules are torn down at exit.
+fd_close = lib.hrt_fd_close
 
 
 # ---------------------------------------------------------------- sleeping, raw loop
@@ -421,8 +465,7 @@ def domain_new_manual(start: int) -> CData:
     return p[0]
 
 
-def domain_free(d: CData) -> int:
-    return int(lib.hrt_domain_free(d))
+domain_free = lib.hrt_domain_free  # bound by ManualClock's finalizer: see fd_close
 
 
 # The exception that stopped this thread's innermost stopped advance().

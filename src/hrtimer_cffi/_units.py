@@ -154,7 +154,11 @@ def now(clock: ClockId = ClockId.MONOTONIC) -> int:
 
 
 def _scale(name: str, x: object, factor: int) -> int:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
+    if not isinstance(x, (int, float)) and not isinstance(x, bool):
+        if not hasattr(type(x), "__index__"):
+            raise TypeError(f"{name}() takes an int or float, got {type(x).__name__} {x!r}")
+        x = operator.index(cast(SupportsIndex, x))  # any integer type (numpy's too)
+    if isinstance(x, bool):
         raise TypeError(f"{name}() takes an int or float, got {type(x).__name__} {x!r}")
     if isinstance(x, float) and not math.isfinite(x):
         raise ValueError(f"{name}() needs a finite number, got {x!r}")
@@ -168,9 +172,9 @@ def _scale(name: str, x: object, factor: int) -> int:
 
 
 def us(x: float) -> int:
-    """Microseconds (int or float) to int nanoseconds, rounded. Raises
-    TypeError for another type (bool included), ValueError for a non-finite
-    float or a result outside int64."""
+    """Microseconds (int, any ``__index__`` integer, or float) to int
+    nanoseconds, rounded. Raises TypeError for another type (bool included),
+    ValueError for a non-finite float or a result outside int64."""
     return _scale("us", x, 1_000)
 
 

@@ -16,8 +16,9 @@ How a wake-up reaches the loop::
 No ``call_soon_threadsafe`` per timer and no Python on the expiry thread.
 Cancelling an awaiting task removes its waiter; if it was the earliest, the
 timer moves to the next deadline or is cancelled, so nothing wakes the loop
-for it later. The state of a loop (eventfd, heaps, timers) lives while the
-loop does (a ``WeakKeyDictionary`` keyed by the loop) and is released with it.
+for it later. The state of a loop (eventfd, heaps, timers) is held by the loop
+alone, through its reader callback: it is released (timers cancelled, eventfd
+closed) when the loop closes or is collected, pending waiters or not.
 Works with any loop that implements ``add_reader`` (asyncio's selector loops,
 uvloop).
 """
@@ -73,7 +74,13 @@ class _ClockQueue:
         heapq.heappush(self.heap, entry)
         self.live += 1
         if self.heap[0] is entry:
-            self.timer.start(deadline)
+            try:
+                self.timer.start(deadline)
+            except BaseException:
+                # Not left at the head, where it would keep every later
+                # waiter from arming the timer.
+                self.discard(entry)
+                raise
         return entry
 
     def discard(self, entry: _Entry) -> None:
@@ -125,7 +132,12 @@ class _ClockQueue:
 
 
 class _LoopState:
-    """One loop's eventfd, registered with ``add_reader``, and its clock queues."""
+    """One loop's eventfd, registered with ``add_reader``, and its clock queues.
+
+    Only the loop's reader holds it: the waiters' futures hold the loop, so a
+    strong reference from anywhere else would keep a closed or dropped loop,
+    its eventfd and its C timers alive for good.
+    """
 
     __slots__ = ("__weakref__", "fd", "queues")
 
@@ -136,6 +148,7 @@ class _LoopState:
             loop.add_reader(self.fd, self._on_wake)
         except BaseException:
             _b.fd_close(self.fd)
+            self.fd = -1
             raise
 
     def queue(self, clock: ClockId) -> _ClockQueue:
@@ -149,32 +162,54 @@ class _LoopState:
         for q in self.queues.values():
             q.expire()
 
-    def close(self) -> None:
-        """The loop is gone: stop the timers, then close the eventfd."""
+    def close(self, _fd_close: Any = _b.fd_close) -> None:
+        """The loop is gone: stop the timers, then close the eventfd.
+        (_fd_close is bound at definition, for __del__ at interpreter exit.)"""
         for q in self.queues.values():
             q.close()
         self.queues.clear()
         if self.fd >= 0:
-            _b.fd_close(self.fd)
+            _fd_close(self.fd)
             self.fd = -1
 
+    def __del__(self) -> None:
+        self.close()
 
-_states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
+
+_states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.ref[_LoopState]] = (
     weakref.WeakKeyDictionary()
 )
 _states_lock = threading.Lock()
 
 
+def _new_states_lock() -> None:
+    # A child forked while another thread held the lock would wait forever.
+    global _states_lock
+    _states_lock = threading.Lock()
+
+
+_b.reset_after_fork(_new_states_lock)
+
+
 def _state(loop: asyncio.AbstractEventLoop) -> _LoopState:
-    st = _states.get(loop)
+    ref = _states.get(loop)
+    st = None if ref is None else ref()
     if st is None:
         with _states_lock:
-            st = _states.get(loop)
+            ref = _states.get(loop)
+            st = None if ref is None else ref()
             if st is None:
                 st = _LoopState(loop)
-                _states[loop] = st
-                weakref.finalize(loop, st.close)
+                ref = _states[loop] = weakref.ref(st)
+                weakref.finalize(loop, _close_state, ref)
     return st
+
+
+def _close_state(ref: weakref.ref[_LoopState]) -> None:
+    """The loop is collected: close its state, should anything still hold it."""
+    st = ref()
+    if st is not None:
+        st.close()
 
 
 def _clock(clock: object) -> ClockId:

@@ -32,4 +32,6 @@ def start(target: HasTimer, expires: object, slack: object = 0) -> ArcTimerHandl
     """Arm ``target``'s timer; see ``HasTimer.start`` (raises the same)."""
     timer = target._hrt_timer()
     e, sl = timer._check_start(expires, slack)
-    return ArcTimerHandle(timer, target, timer._arm(target, e, sl))
+    h = ArcTimerHandle(timer, target)  # first: dropping it cancels
+    timer._arm(h, e, sl)
+    return h

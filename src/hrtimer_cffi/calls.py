@@ -54,14 +54,17 @@ def _timer(domain: Any, mode: TimerMode, clock: ClockId, _getrefcount: Any = sys
 class _Pooled(HasTimer):
     """A call target that hands its timer back to the pool when it dies."""
 
-    def __del__(self) -> None:
+    def __del__(
+        self, _pool: dict[tuple[int, int], list[Timer]] = _pool, _max: int = _POOL_MAX
+    ) -> None:
+        # (Bound at definition: module globals are gone at exit.)
         timer = getattr(self, "_hrt_t", None)
         # The target is dead, so its timer is inactive (the core keeps the
         # target alive while the timer is active).
         if timer is None or timer._domain is not None:
             return
         free = _pool.setdefault((timer.mode, timer.clock), [])
-        if len(free) < _POOL_MAX:
+        if len(free) < _max:
             free.append(timer)
 
 

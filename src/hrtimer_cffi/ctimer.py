@@ -9,8 +9,9 @@ buffer), ``ExpiryCounter`` and ``EventfdTimer``.
 from __future__ import annotations
 
 import math
+import operator
 import select
-from typing import Any
+from typing import Any, SupportsIndex, cast
 
 from . import _binding as _b
 from ._binding import CData
@@ -20,27 +21,50 @@ from ._units import (
     check_nonneg,
     check_ns,
 )
-from .timer import Timer
+from .timer import Timer, _refuse_copy
 
 __all__ = ["CTimer", "EventfdTimer", "ExpiryCounter", "LatencyRecorder"]
 
 _HARD_REL = TimerMode.REL | TimerMode.HARD
 
 
+_FD_MAX = 2**31 - 1  # a C int
+
+
 def _check_count(name: str, value: object, minimum: int, maximum: int = 2**63 - 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    # Any integer type (numpy's too) but bool, as for nanoseconds.
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if not minimum <= value <= maximum:
-        raise ValueError(f"{name} must be from {minimum} to {maximum}, got {value}")
-    return int(value)
+    v = operator.index(cast(SupportsIndex, value))
+    if not minimum <= v <= maximum:
+        raise ValueError(f"{name} must be from {minimum} to {maximum}, got {v}")
+    return v
+
+
+def _poll_ms(timeout: object) -> int | None:
+    """``timeout`` seconds (None: forever) as poll()'s milliseconds."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be seconds or None, got {type(timeout).__name__}")
+    if not math.isfinite(timeout):
+        raise ValueError(f"timeout must be finite seconds or None (wait forever), got {timeout}")
+    ms = max(0, math.ceil(timeout * 1000))
+    if ms > _FD_MAX:
+        raise ValueError(
+            f"timeout must be at most {_FD_MAX // 1000} s or None (wait forever), got {timeout}"
+        )
+    return ms
 
 
 class CTimer(Timer):
     """A timer with a C callback and its ``void *`` data (default: HARD, REL).
 
-    ``keep`` is held for the timer's life (e.g. the buffer ``data`` points
-    into). Dropping the timer cancels it and waits for a running callback.
-    Raises TypeError/ValueError for a bad callback, data, mode or clock.
+    ``fn`` (an ``ffi.callback`` too), ``data`` and ``keep`` are held for the
+    timer's life (``keep``: e.g. the buffer ``data`` points into). Dropping
+    the timer cancels it and waits for a running callback before they are
+    released. Cannot be copied or pickled (TypeError). Raises
+    TypeError/ValueError for a bad callback, data, mode or clock.
     """
 
     __slots__ = ("_data", "_fn", "_keep")
@@ -58,7 +82,9 @@ class CTimer(Timer):
         self._data = _b.as_c_data(data)
         if isinstance(fn, str):
             _b.check_builtin_data(fn, data)
-        self._keep = (keep, data)
+        # The C timer calls through fn and into data: both live as long as it
+        # (Timer.__del__ frees it before the slots are cleared).
+        self._keep = (keep, data, fn)
         super().__init__(mode, clock)
 
     def _callback(self) -> tuple[CData, CData]:
@@ -86,6 +112,7 @@ class _Builtin:
     """A builtin C callback's timer with its Python front end."""
 
     timer: CTimer
+    __reduce_ex__ = _refuse_copy
 
     def start(self, expires: int, *, slack: int = 0) -> None:
         """Arm the timer; raises as ``CTimer.start``."""
@@ -134,14 +161,16 @@ class LatencyRecorder(_Builtin):
         return int(self._rec.overruns)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait until the buffer is full; False on timeout (seconds)."""
+        """Wait until the buffer is full; False on timeout (seconds; None:
+        forever). Raises TypeError for a non-number, ValueError for a
+        non-finite timeout or one beyond poll()'s range (~24.8 days)."""
+        ms = _poll_ms(timeout)
         if self.count >= self.capacity:
             return True
         if self._fd < 0:
             return False
         p = select.poll()
         p.register(self._fd, select.POLLIN)
-        ms = None if timeout is None else max(0, math.ceil(timeout * 1000))
         return bool(p.poll(ms)) or self.count >= self.capacity
 
     def samples(self) -> list[int]:
@@ -153,8 +182,9 @@ class LatencyRecorder(_Builtin):
         closed)."""
         return self._fd
 
-    def close(self) -> None:
+    def close(self, _fd_close: Any = _b.fd_close) -> None:
         """Cancel the timer and close the eventfd; samples stay readable."""
+        # (_fd_close is bound at definition, for __del__ at interpreter exit.)
         timer = getattr(self, "timer", None)
         if timer is not None:
             timer.cancel()
@@ -164,7 +194,7 @@ class LatencyRecorder(_Builtin):
             rec = getattr(self, "_rec", None)
             if rec is not None:
                 rec.done_fd = -1
-            _b.fd_close(self._fd)
+            _fd_close(self._fd)
             self._fd = -1
 
     def __del__(self) -> None:
@@ -223,7 +253,7 @@ class EventfdTimer(_Builtin):
         self._fd = -1
         iv = check_nonneg("interval", interval)
         if fd is not None:
-            fd = _check_count("fd", fd, 0)
+            fd = _check_count("fd", fd, 0, _FD_MAX)
         self._owned = fd is None
         self._fd = _b.eventfd_new() if fd is None else fd
         self._p = _b.eventfd_post_new(self._fd, iv)
@@ -245,12 +275,13 @@ class EventfdTimer(_Builtin):
         """Expiries since the last read (0 if none; never blocks)."""
         return _b.eventfd_read(self._fd)
 
-    def _release_fd(self) -> None:
+    def _release_fd(self, _fd_close: Any = _b.fd_close) -> None:
         # The timer object may outlive us and be restarted: never post to a
-        # closed (and perhaps reused) descriptor.
+        # closed (and perhaps reused) descriptor. (_fd_close is bound at
+        # definition, for __del__ at interpreter exit.)
         self._p.fd = -1
         if self._owned:
-            _b.fd_close(self._fd)
+            _fd_close(self._fd)
         self._fd = -1
 
     def close(self) -> None:

@@ -25,4 +25,6 @@ def start_pinned(target: HasTimer, expires: object, slack: object = 0) -> PinTim
     """Arm ``target``'s timer; see ``HasTimer.start_pinned`` (raises the same)."""
     timer = target._hrt_timer()
     e, sl = timer._check_start(expires, slack)
-    return PinTimerHandle(timer, target, timer._arm(target, e, sl))
+    h = PinTimerHandle(timer, target)  # first: dropping it cancels
+    timer._arm(h, e, sl)
+    return h

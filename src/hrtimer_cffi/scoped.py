@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from . import _binding as _b
 from .pin import PinTimerHandle
 
 if TYPE_CHECKING:
@@ -43,14 +44,13 @@ class Scope:
         if self._handle is not None:
             raise RuntimeError("a scoped() context manager cannot be entered twice")
         timer = self._timer
-        self._handle = PinTimerHandle(
-            timer, self._target, timer._arm(self._target, self._expires, self._slack)
-        )
-        return self._handle
+        # The handle first: dropping it cancels, and _arm cancels if it fails.
+        h = self._handle = PinTimerHandle(timer, self._target)
+        timer._arm(h, self._expires, self._slack)
+        return h
 
     def __exit__(self, *exc: object) -> None:
-        assert self._handle is not None
-        self._handle.cancel()
+        _b.timer_cancel(self._timer._c)
 
 
 def scoped(target: HasTimer, expires: object, slack: object = 0) -> Scope:

@@ -36,6 +36,7 @@ from ._units import (
     check_nonneg,
     check_ns,
 )
+from .errors import TimerStateError
 
 if TYPE_CHECKING:
     from .arc import ArcTimerHandle
@@ -56,10 +57,26 @@ __all__ = [
 
 R = TypeVar("R")
 
-# Every successful start() gets the next number; a handle remembers the one
-# of the start that made it (see TimerHandle: only the newest one cancels on drop).
+# Every handle gets the next number when it is made, before its start arms
+# the timer; the timer remembers the number of its newest start (see
+# TimerHandle: only the newest handle cancels on drop).
 _arm_seq = itertools.count(1)
 _install_lock = threading.Lock()
+
+
+def _new_install_lock() -> None:
+    # A child forked while another thread held the lock would wait forever.
+    global _install_lock
+    _install_lock = threading.Lock()
+
+
+_b.reset_after_fork(_new_install_lock)
+
+
+def _refuse_copy(self: object, protocol: object = None) -> Any:
+    raise TypeError(
+        f"a {type(self).__name__} cannot be copied or pickled: it owns a C timer"
+    )
 
 
 class Timer:
@@ -82,15 +99,21 @@ class Timer:
     ) -> None:
         self.mode: TimerMode = check_mode(mode)
         requested = check_clock(clock)
+        if _domain is not None:
+            _domain.check_open()
         self._domain = _domain
         self._gen = 0
         rel = int(self.mode) & 1  # TimerMode.REL (enum arithmetic is slow)
         self._min_expires = 0 if rel else INT64_MIN
         self._c: CData = _b.timer_new(
-            None if _domain is None else _domain._d, requested, self.mode, *self._callback()
+            None if _domain is None else _domain.c, requested, self.mode, *self._callback()
         )
+        if _domain is not None:
+            _domain.timers.add(self)
         # A relative REALTIME timer runs on MONOTONIC, as in Linux.
         self.clock: ClockId = check_clock(_b.timer_clock(self._c))
+
+    __reduce_ex__ = _refuse_copy
 
     def __del__(self, _dead: CData = _b.DEAD_TIMER, _free: Any = _b.timer_free) -> None:
         # Not ffi.gc: a cdata destructor may run before the finalizers of
@@ -122,15 +145,28 @@ class Timer:
             e = check_ns("expires", expires)
         return e, check_nonneg("slack", slack)
 
-    def _arm(self, target: object, expires: int, slack: int) -> int:
-        """Arm with validated values; returns this start's generation number."""
-        _b.timer_start(self._c, expires, slack, target)
-        gen = next(_arm_seq)
-        self._gen = gen
-        return gen
+    def _arm(self, handle: TimerHandle, expires: int, slack: int) -> None:
+        """Arm with validated values for ``handle``, made before: an exception
+        from here on, or before the caller has the handle, leaves the timer
+        stopped (the handle's drop-cancel covers the latter).
 
-    def _cancel(self) -> bool:
-        return bool(_b.timer_cancel(self._c))
+        ``handle`` becomes the newest before the C start: a callback that
+        re-arms the timer (on another thread, as soon as it fires) makes a
+        handle newer than this one, never older.
+        """
+        self._gen = handle._gen
+        domain = self._domain
+        try:
+            if domain is not None:
+                domain.check_open()
+            _b.timer_start(self._c, expires, slack, handle._target, self)
+        except BaseException:
+            _b.timer_cancel(self._c)
+            raise
+
+    def _cancel(self, _timer_cancel: Any = _b.timer_cancel) -> bool:
+        # (Bound at definition: front ends' finalizers call it at exit too.)
+        return bool(_timer_cancel(self._c))
 
     def _try_to_cancel(self) -> int:
         return int(_b.timer_try_to_cancel(self._c))
@@ -268,11 +304,12 @@ class TimerHandle:
 
     __slots__ = ("__weakref__", "_detached", "_gen", "_target", "_timer")
 
-    def __init__(self, timer: Timer, target: object, gen: int | None = None) -> None:
-        self._timer = timer
-        self._target = target
+    def __init__(self, timer: Timer, target: object) -> None:
         self._detached = False
-        self._gen = timer._gen if gen is None else gen
+        self._target = target
+        # Taken before the start that makes this handle arms the timer.
+        self._gen = next(_arm_seq)
+        self._timer = timer
 
     @property
     def target(self) -> Any:
@@ -309,13 +346,25 @@ class TimerHandle:
     def __enter__(self: _H) -> _H:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._timer._cancel()
+    def __exit__(self, *exc: object, _cancel: Any = _b.timer_cancel) -> None:
+        # The C cancel is the first call: nothing before it can be interrupted
+        # but the entry of this method (see docs/RELIABILITY.md).
+        _cancel(self._timer._c)
 
-    def __del__(self) -> None:
-        if self._detached or self._timer._gen != self._gen or _b.is_closed():
-            return
-        self._timer._cancel()
+    def __del__(self, _cancel: Any = _b.timer_cancel) -> None:
+        # Only attribute reads before the C cancel (no call an asynchronous
+        # exception could come after); after interpreter exit the core's
+        # cancel is a harmless no-op. (_cancel is bound at definition: module
+        # globals are gone at exit.)
+        try:
+            timer = self._timer
+            gen = self._gen
+        except AttributeError:
+            return  # __init__ was interrupted: this handle never armed anything
+        if not self._detached and timer._gen == gen:
+            _cancel(timer._c)
+
+    __reduce_ex__ = _refuse_copy
 
     def __repr__(self) -> str:
         extra = " detached" if self._detached else ""
@@ -394,18 +443,25 @@ class TimerField:
     def install(obj: object, timer: Timer, *, replace: bool) -> Timer:
         """Make ``timer`` the timer of ``obj`` (unless it has one and not
         ``replace``); returns ``obj``'s timer. A racing first access from
-        another thread gets the same timer."""
+        another thread gets the same timer. Raises TimerStateError for
+        ``replace`` while ``obj``'s timer is active (queued or running: it
+        would go on firing for ``obj``)."""
         # Stored beside the descriptor (an ordinary attribute keeps the
         # instance's attributes inline: no per-object dict).
         if replace:
+            old = getattr(obj, "_hrt_t", None)
+            if old is not None and old is not timer and old.is_active():
+                raise TimerStateError(
+                    "install(replace=True): the object's timer is active; cancel it first"
+                )
             object.__setattr__(obj, "_hrt_t", timer)
             return timer
         with _install_lock:
-            try:
-                return obj._hrt_t  # type: ignore[attr-defined, no-any-return]
-            except AttributeError:
+            current: Timer | None = getattr(obj, "_hrt_t", None)
+            if current is None:
                 object.__setattr__(obj, "_hrt_t", timer)
-                return timer
+                current = timer
+            return current
 
     def __set__(self, obj: object, value: object) -> None:
         # Replacing the timer would free it (cancelling it) behind its handles.
@@ -473,7 +529,9 @@ class HasTimer:
         Returns a shared handle. Raises TypeError/ValueError for bad input
         (non-int, negative relative expiry or slack, outside int64; a class
         without TimerField or run), before anything is armed; TimerStateError
-        after interpreter exit has stopped the core.
+        after interpreter exit has stopped the core or once the timer's
+        ManualClock is gone. A start that raises after the arguments were
+        checked (an asynchronous exception too) leaves the timer stopped.
         """
         return arc.start(self, expires, slack)
 
@@ -502,10 +560,11 @@ class HasTimer:
         return scoped.scoped(self, expires, slack)
 
 
-def _dispatch(target: Any, ctimer: CData, now: int) -> int:
-    """Run ``target``'s callback; errors go to ``sys.unraisablehook``."""
+def _dispatch(target: Any, timer: Timer, now: int) -> int:
+    """Run ``target``'s callback for ``timer``, the one that fired; errors go
+    to ``sys.unraisablehook``."""
     try:
-        ctx = CallbackContext(target._hrt_timer(), now)
+        ctx = CallbackContext(timer, now)
         r = target.run(ctx)
         if r is None:
             return 0
@@ -515,9 +574,9 @@ def _dispatch(target: Any, ctimer: CData, now: int) -> int:
     except BaseException as e:  # never let it reach the expiry thread
         # KeyboardInterrupt and the like inside ManualClock.advance() (the
         # caller's thread): the advance stops after this callback and raises it.
-        if not isinstance(e, Exception) and _b.stop_advance(ctimer, e):
+        if not isinstance(e, Exception) and _b.stop_advance(timer._c, e):
             return 0
-        _b.report_unraisable(e, "Exception ignored in timer callback", target)
+        _b.report_unraisable(e, "timer callback of", target)
         return 0
 
 
