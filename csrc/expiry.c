@@ -109,7 +109,7 @@ static void *expiry_main(void *arg)
 			break;
 		/* A clock set moves the REALTIME offset: reprogram from scratch. */
 		cb->next_event = HRT_KTIME_MAX - 1;
-		hrt_run_expiry(cb);
+		cb->run(cb);
 		/*
 		 * A callback forked, and this is the child: its copy of this
 		 * thread returned into the core. The child's core starts afresh

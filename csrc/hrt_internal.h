@@ -45,6 +45,13 @@ struct hrt_cpu_base {
 	pthread_cond_t cond;   /* a callback of this context returned */
 	unsigned waiters;      /* threads waiting on cond */
 	int index;             /* HRT_CTX_* */
+	/*
+	 * The expiry run (hrtimer.c), called by the expiry thread (expiry.c)
+	 * when it wakes, with the lock held; returns the callbacks run. A
+	 * pointer, as a clock-event device calls its event_handler, so the
+	 * thread knows nothing of the timer code above it.
+	 */
+	int64_t (*run)(struct hrt_cpu_base *cb);
 	struct hrt_clock_base clock_base[HRT_NCLOCKS];
 	int64_t next_event;    /* MONOTONIC ns programmed, INT64_MAX: none */
 	bool in_expiry;        /* an expiry run is in progress: it reprograms */
@@ -110,7 +117,6 @@ extern _Atomic unsigned hrt_fork_generation; /* bumped in every fork child */
 int64_t hrt_base_now(const struct hrt_clock_base *b);
 /* True on the thread running an expiry pass of `cb` (race-free: per thread). */
 bool hrt_on_expiry_thread(const struct hrt_cpu_base *cb);
-int64_t hrt_run_expiry(struct hrt_cpu_base *cb);
 /* The sleepers of hrt_sleep_until: registered while they poll. */
 void hrt_sleeper_add(struct hrt_domain *d, struct hrt_sleeper *s);
 void hrt_sleeper_del(struct hrt_domain *d, struct hrt_sleeper *s);

@@ -192,6 +192,8 @@ int hrt_ctx_thread(void)
 	return cb->index;
 }
 
+static int64_t hrt_run_expiry(struct hrt_cpu_base *cb);
+
 static void domain_init(struct hrt_domain *d, bool manual, int64_t start)
 {
 	memset(d, 0, sizeof(*d));
@@ -206,6 +208,7 @@ static void domain_init(struct hrt_domain *d, bool manual, int64_t start)
 
 		cb->domain = d;
 		cb->index = h;
+		cb->run = hrt_run_expiry;
 		pthread_mutex_init(&cb->lock, NULL);
 		pthread_cond_init(&cb->cond, NULL);
 		cb->next_event = HRT_KTIME_MAX;
@@ -1181,7 +1184,7 @@ out:
 	return ran;
 }
 
-int64_t hrt_run_expiry(struct hrt_cpu_base *cb)
+static int64_t hrt_run_expiry(struct hrt_cpu_base *cb)
 {
 	bool stopped;
 

@@ -446,7 +446,7 @@ def test_a_child_forked_while_a_module_lock_is_held_does_not_hang(where: str) ->
     """9.5: another thread holds the lock at fork(); the child needs it."""
     lock, use = {
         "TimerField": (
-            "hrt.timer._install_lock",
+            "hrt.has_timer._install_lock",
             """
             class T(hrt.HasTimer):
                 timer = hrt.TimerField()

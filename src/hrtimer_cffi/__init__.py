@@ -54,17 +54,16 @@ from .arc import ArcTimerHandle
 from .calls import call_at, call_every, call_later
 from .ctimer import CTimer, EventfdTimer, ExpiryCounter, LatencyRecorder
 from .errors import HrTimerError, TimerStateError
+from .has_timer import HasTimer, TimerField
 from .pin import PinTimerHandle
 from .sleep import sleep, sleep_until
 from .stats import GilHandover, expiry_stats, gil_handover
 from .timer import (
     CallbackContext,
-    HasTimer,
     RawTimerCallback,
     ScopedTimerPointer,
     Timer,
     TimerCallback,
-    TimerField,
     TimerHandle,
     TimerPointer,
     UnsafeTimerPointer,

@@ -15,33 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from . import _main_only as _main_only  # first: refuses a sub-interpreter
+from ._core import ffi, lib
 from .errors import TimerStateError
-
-
-def _in_main_interpreter() -> bool:
-    try:
-        import _interpreters as interp  # type: ignore[import-not-found]  # 3.13+
-    except ImportError:
-        try:
-            import _xxsubinterpreters as interp  # type: ignore[import-not-found]
-        except ImportError:  # pragma: no cover - a build without sub-interpreters
-            return True
-
-    def ident(i: Any) -> Any:
-        return i[0] if isinstance(i, tuple) else i  # 3.13 adds how it was made
-
-    return bool(ident(interp.get_current()) == ident(interp.get_main()))
-
-
-# The core's host hooks, expiry threads and fork handlers are process-wide and
-# belong to the main interpreter: refuse a sub-interpreter before touching them.
-if not _in_main_interpreter():
-    raise ImportError(
-        "hrtimer_cffi cannot be imported in a sub-interpreter: its timer core and "
-        "expiry threads serve the main interpreter only"
-    )
-
-from ._core import ffi, lib  # noqa: E402
 
 __all__ = [
     "check",

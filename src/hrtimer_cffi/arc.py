@@ -6,12 +6,7 @@ alive. The handle may be detached; leaking it is safe.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from .timer import TimerHandle
-
-if TYPE_CHECKING:
-    from .timer import HasTimer
+from .timer import TimerHandle, TimerTarget, start_with
 
 __all__ = ["ArcTimerHandle", "start"]
 
@@ -28,10 +23,6 @@ class ArcTimerHandle(TimerHandle):
         self._detached = True
 
 
-def start(target: HasTimer, expires: object, slack: object = 0) -> ArcTimerHandle:
+def start(target: TimerTarget, expires: object, slack: object = 0) -> ArcTimerHandle:
     """Arm ``target``'s timer; see ``HasTimer.start`` (raises the same)."""
-    timer = target._hrt_timer()
-    e, sl = timer._check_start(expires, slack)
-    h = ArcTimerHandle(timer, target)  # first: dropping it cancels
-    timer._arm(h, e, sl)
-    return h
+    return start_with(ArcTimerHandle, target, expires, slack)

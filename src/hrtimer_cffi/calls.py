@@ -23,7 +23,8 @@ from ._units import (
     check_ns,
 )
 from .arc import ArcTimerHandle
-from .timer import CallbackContext, HasTimer, Timer, TimerField
+from .has_timer import HasTimer, TimerField
+from .timer import CallbackContext, Timer
 
 __all__ = ["Call", "PeriodicCall", "call_at", "call_every", "call_later"]
 

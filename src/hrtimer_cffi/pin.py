@@ -4,12 +4,7 @@ never outlives it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from .timer import TimerHandle
-
-if TYPE_CHECKING:
-    from .timer import HasTimer
+from .timer import TimerHandle, TimerTarget, start_with
 
 __all__ = ["PinTimerHandle", "start_pinned"]
 
@@ -21,10 +16,6 @@ class PinTimerHandle(TimerHandle):
     __slots__ = ()
 
 
-def start_pinned(target: HasTimer, expires: object, slack: object = 0) -> PinTimerHandle:
+def start_pinned(target: TimerTarget, expires: object, slack: object = 0) -> PinTimerHandle:
     """Arm ``target``'s timer; see ``HasTimer.start_pinned`` (raises the same)."""
-    timer = target._hrt_timer()
-    e, sl = timer._check_start(expires, slack)
-    h = PinTimerHandle(timer, target)  # first: dropping it cancels
-    timer._arm(h, e, sl)
-    return h
+    return start_with(PinTimerHandle, target, expires, slack)

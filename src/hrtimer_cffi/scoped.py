@@ -4,20 +4,18 @@ for the extent of a call or a ``with`` block, and dead when it ends."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from . import _binding as _b
 from .pin import PinTimerHandle
-
-if TYPE_CHECKING:
-    from .timer import HasTimer, Timer
+from .timer import Timer, TimerTarget
 
 __all__ = ["Scope", "scoped", "start_scoped"]
 
 R = TypeVar("R")
 
 
-def start_scoped(target: HasTimer, expires: object, f: Callable[[], R], slack: object = 0) -> R:
+def start_scoped(target: TimerTarget, expires: object, f: Callable[[], R], slack: object = 0) -> R:
     """Arm, run ``f()``, then cancel and wait; see ``HasTimer.start_scoped``
     (raises the same)."""
     if not callable(f):
@@ -34,7 +32,7 @@ class Scope:
 
     __slots__ = ("_expires", "_handle", "_slack", "_target", "_timer")
 
-    def __init__(self, target: HasTimer, expires: object, slack: object = 0) -> None:
+    def __init__(self, target: TimerTarget, expires: object, slack: object = 0) -> None:
         self._target = target
         self._timer: Timer = target._hrt_timer()
         self._expires, self._slack = self._timer._check_start(expires, slack)
@@ -53,6 +51,6 @@ class Scope:
         _b.timer_cancel(self._timer._c)
 
 
-def scoped(target: HasTimer, expires: object, slack: object = 0) -> Scope:
+def scoped(target: TimerTarget, expires: object, slack: object = 0) -> Scope:
     """``Scope(target, expires, slack)``; see ``HasTimer.scoped`` (raises the same)."""
     return Scope(target, expires, slack)

@@ -17,7 +17,8 @@ from . import calls
 from ._units import ClockId, TimerMode, check_clock, check_nonneg, check_ns
 from .arc import ArcTimerHandle
 from .errors import TimerStateError
-from .timer import HasTimer, Timer, TimerField, _refuse_copy
+from .has_timer import HasTimer, TimerField
+from .timer import Timer, _refuse_copy
 
 __all__ = ["ManualClock"]
 

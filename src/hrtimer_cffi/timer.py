@@ -1,24 +1,22 @@
-"""The timer and its traits: ``Timer``, ``TimerField``/``HasTimer``, the callback
-protocol, ``CallbackContext``, and the ``TimerHandle`` every pointer kind returns.
+"""The timer and its traits: ``Timer``, the callback protocol,
+``CallbackContext``, the pointer-kind protocols, and the ``TimerHandle`` every
+pointer kind returns.
 
-Mirrors rust/kernel/time/hrtimer.rs; the pointer kinds live in ``arc.py``
-(shared), ``pin.py`` (pinned) and ``scoped.py`` (scoped), as hrtimer/ splits
-them.
+Mirrors rust/kernel/time/hrtimer.rs. The rooms above this one: the pointer
+kinds in ``arc.py`` (shared), ``pin.py`` (pinned) and ``scoped.py`` (scoped),
+as hrtimer/ splits them, and ``has_timer.py`` (``HasTimer``, ``TimerField``,
+the dispatch of a fired timer to its target), which builds on all of them.
+Arrows run one way: nothing here imports them.
 """
 
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import (
-    TYPE_CHECKING,
     Any,
-    ClassVar,
     Protocol,
     TypeVar,
-    overload,
     runtime_checkable,
 )
 
@@ -36,23 +34,18 @@ from ._units import (
     check_nonneg,
     check_ns,
 )
-from .errors import TimerStateError
-
-if TYPE_CHECKING:
-    from .arc import ArcTimerHandle
-    from .pin import PinTimerHandle
 
 __all__ = [
     "CallbackContext",
-    "HasTimer",
     "RawTimerCallback",
     "ScopedTimerPointer",
     "Timer",
     "TimerCallback",
-    "TimerField",
     "TimerHandle",
     "TimerPointer",
+    "TimerTarget",
     "UnsafeTimerPointer",
+    "start_with",
 ]
 
 R = TypeVar("R")
@@ -61,16 +54,6 @@ R = TypeVar("R")
 # the timer; the timer remembers the number of its newest start (see
 # TimerHandle: only the newest handle cancels on drop).
 _arm_seq = itertools.count(1)
-_install_lock = threading.Lock()
-
-
-def _new_install_lock() -> None:
-    # A child forked while another thread held the lock would wait forever.
-    global _install_lock
-    _install_lock = threading.Lock()
-
-
-_b.reset_after_fork(_new_install_lock)
 
 
 def _refuse_copy(self: object, protocol: object = None) -> Any:
@@ -405,183 +388,23 @@ class ScopedTimerPointer(Protocol):
         ...
 
 
-class TimerField:
-    """Declares the timer of a ``HasTimer`` class (the seed's ``impl_has_timer!``).
+class TimerTarget(Protocol):
+    """What a pointer kind starts: an object that owns a ``Timer`` (a
+    ``HasTimer``) and gives it, or raises TypeError if it cannot be started."""
 
-    ``timer = TimerField(mode=TimerMode.REL, clock=ClockId.MONOTONIC)``: each
-    instance gets its own ``Timer``, created on first access (thread-safe:
-    concurrent first accesses see one timer). The attribute is read-only.
-    Raises TypeError/ValueError for a bad mode or clock, when the class is
-    defined.
-    """
-
-    __slots__ = ("clock", "mode", "name")
-
-    def __init__(
-        self, mode: TimerMode = TimerMode.REL, clock: ClockId = ClockId.MONOTONIC
-    ) -> None:
-        self.mode = check_mode(mode)
-        self.clock = check_clock(clock)
-        self.name = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    @overload
-    def __get__(self, obj: None, objtype: type | None = None) -> TimerField: ...
-    @overload
-    def __get__(self, obj: object, objtype: type | None = None) -> Timer: ...
-    def __get__(self, obj: object | None, objtype: type | None = None) -> Timer | TimerField:
-        if obj is None:
-            return self
-        try:
-            return obj._hrt_t  # type: ignore[attr-defined, no-any-return]
-        except AttributeError:
-            return self.install(obj, Timer(self.mode, self.clock), replace=False)
-
-    @staticmethod
-    def install(obj: object, timer: Timer, *, replace: bool) -> Timer:
-        """Make ``timer`` the timer of ``obj`` (unless it has one and not
-        ``replace``); returns ``obj``'s timer. A racing first access from
-        another thread gets the same timer. Raises TimerStateError for
-        ``replace`` while ``obj``'s timer is active (queued or running: it
-        would go on firing for ``obj``)."""
-        # Stored beside the descriptor (an ordinary attribute keeps the
-        # instance's attributes inline: no per-object dict).
-        if replace:
-            old = getattr(obj, "_hrt_t", None)
-            if old is not None and old is not timer and old.is_active():
-                raise TimerStateError(
-                    "install(replace=True): the object's timer is active; cancel it first"
-                )
-            object.__setattr__(obj, "_hrt_t", timer)
-            return timer
-        with _install_lock:
-            current: Timer | None = getattr(obj, "_hrt_t", None)
-            if current is None:
-                object.__setattr__(obj, "_hrt_t", timer)
-                current = timer
-            return current
-
-    def __set__(self, obj: object, value: object) -> None:
-        # Replacing the timer would free it (cancelling it) behind its handles.
-        raise AttributeError(f"{type(obj).__name__}.{self.name} (a TimerField) is read-only")
-
-    def __delete__(self, obj: object) -> None:
-        raise AttributeError(f"{type(obj).__name__}.{self.name} (a TimerField) is read-only")
-
-    def __repr__(self) -> str:
-        return f"TimerField(mode={self.mode!r}, clock={self.clock!r})"
+    def _hrt_timer(self) -> Timer: ...
 
 
-class HasTimer:
-    """Base of objects that embed one timer (the seed's ``HasTimer``).
-
-    Declare it with a ``TimerField`` class attribute and implement
-    ``run(self, ctx)`` (``TimerCallback``). ``start``/``schedule`` return a
-    shared handle, ``start_pinned`` a pinned one, ``start_scoped`` and
-    ``scoped`` run code while the timer is armed. Defining a subclass with
-    two TimerFields raises TypeError.
-    """
-
-    _hrt_field: ClassVar[str] = ""
-    _hrt_startable: ClassVar[bool] = False  # has a TimerField and implements run
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        fields = [
-            name for klass in cls.__mro__ for name, v in vars(klass).items()
-            if isinstance(v, TimerField)
-        ]
-        if len(set(fields)) > 1:
-            raise TypeError(f"{cls.__name__} declares more than one TimerField: {fields}")
-        if fields:
-            cls._hrt_field = fields[0]
-        cls._hrt_startable = bool(cls._hrt_field) and cls.run is not HasTimer.run
-
-    def run(self, ctx: CallbackContext) -> TimerRestart | None:
-        """The callback; subclasses implement it. Starting an object whose
-        class does not raises TypeError."""
-        raise NotImplementedError(f"{type(self).__name__} must implement run(self, ctx)")
-
-    def _hrt_timer(self) -> Timer:
-        cls = type(self)
-        if cls._hrt_startable:
-            try:
-                return self._hrt_t  # type: ignore[attr-defined, no-any-return]
-            except AttributeError:
-                pass
-        name = cls._hrt_field
-        if not name:
-            raise TypeError(
-                f"{cls.__name__} has no TimerField: declare "
-                "`timer = hrtimer_cffi.TimerField(...)` in the class"
-            )
-        if cls.run is HasTimer.run:
-            raise TypeError(f"{cls.__name__} must implement run(self, ctx) to be started")
-        timer: Timer = getattr(self, name)
-        return timer
-
-    def start(self, expires: int, *, slack: int = 0) -> ArcTimerHandle:
-        """Arm the timer (re-arm if armed): ``expires`` ns, relative or absolute
-        by the timer's mode, firing within ``[expires, expires + slack]``.
-
-        Returns a shared handle. Raises TypeError/ValueError for bad input
-        (non-int, negative relative expiry or slack, outside int64; a class
-        without TimerField or run), before anything is armed; TimerStateError
-        after interpreter exit has stopped the core or once the timer's
-        ManualClock is gone. A start that raises after the arguments were
-        checked (an asynchronous exception too) leaves the timer stopped.
-        """
-        return arc.start(self, expires, slack)
-
-    schedule = start
-
-    def start_pinned(self, expires: int, *, slack: int = 0) -> PinTimerHandle:
-        """Like ``start`` (and raises as it does) but the handle cannot be
-        detached (``UnsafeTimerPointer``)."""
-        return pin.start_pinned(self, expires, slack)
-
-    def start_scoped(self, expires: int, f: Callable[[], R], *, slack: int = 0) -> R:
-        """Arm, call ``f()``, cancel and wait; returns ``f()``'s result. When it
-        returns (or raises) the timer is inactive and its callback not running.
-        Raises as ``start`` (and TypeError for a non-callable ``f``) before
-        arming; re-raises what ``f`` raises, after the timer is dead."""
-        return scoped.start_scoped(self, expires, f, slack)
-
-    schedule_scoped = start_scoped
-
-    def scoped(
-        self, expires: int, *, slack: int = 0
-    ) -> AbstractContextManager[PinTimerHandle]:
-        """Context manager form of ``start_scoped``: armed on entering, dead after
-        the block; yields the pinned handle. Raises as ``start``, at this call,
-        before arming."""
-        return scoped.scoped(self, expires, slack)
+_HK = TypeVar("_HK", bound=TimerHandle)
 
 
-def _dispatch(target: Any, timer: Timer, now: int) -> int:
-    """Run ``target``'s callback for ``timer``, the one that fired; errors go
-    to ``sys.unraisablehook``."""
-    try:
-        ctx = CallbackContext(timer, now)
-        r = target.run(ctx)
-        if r is None:
-            return 0
-        if type(r) is TimerRestart or (type(r) is int and r in (0, 1)):
-            return int(r)
-        raise TypeError(f"run() must return a TimerRestart or None, got {r!r}")
-    except BaseException as e:  # never let it reach the expiry thread
-        # KeyboardInterrupt and the like inside ManualClock.advance() (the
-        # caller's thread): the advance stops after this callback and raises it.
-        if not isinstance(e, Exception) and _b.stop_advance(timer._c, e):
-            return 0
-        _b.report_unraisable(e, "timer callback of", target)
-        return 0
-
-
-_b.set_dispatch(_dispatch)
-
-
-# The pointer kinds build on the classes above.
-from . import arc, pin, scoped  # noqa: E402
+def start_with(kind: type[_HK], target: TimerTarget, expires: object, slack: object) -> _HK:
+    """Arm ``target``'s timer and return a ``kind`` handle for it: the
+    arguments are checked first (TypeError/ValueError, nothing armed), the
+    handle is made before the timer is armed (dropping it cancels), and a
+    start that fails leaves the timer stopped."""
+    timer = target._hrt_timer()
+    e, sl = timer._check_start(expires, slack)
+    h = kind(timer, target)
+    timer._arm(h, e, sl)
+    return h

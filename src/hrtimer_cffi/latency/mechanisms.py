@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 from .. import _binding as _b
 from .._units import TimerMode, TimerRestart, now
 from ..ctimer import LatencyRecorder
+from ..has_timer import HasTimer, TimerField
 from ..sleep import sleep_until
-from ..timer import CallbackContext, HasTimer, Timer, TimerField
+from ..timer import CallbackContext, Timer
 from . import peers
 from .plan import Measurement, Periodic, Plan, timeout_note, wait_for
 
