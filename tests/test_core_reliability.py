@@ -336,15 +336,20 @@ def test_real_ctrl_c_inside_advance_and_nested_advances() -> None:
 
 
 def test_timer_replaced_from_its_own_callback_is_freed_after_it() -> None:
-    """install(replace=True) from the callback drops the running Timer: its C
-    timer is freed when the callback returns, not inside it. The C memory of
-    a timer allocated right after the old Timer's finalizer (in a weakref
-    callback) was the freed one: the expiry run re-queued it (a Timer never
-    started fired with no target: a crash)."""
+    """A callback that drops the object's reference to its own running Timer.
+    Before, that freed the C timer inside its callback: the memory of a timer
+    allocated right after the old Timer's finalizer (in a weakref callback)
+    was the freed one, and the expiry run re-queued it (a Timer never started
+    fired with no target: a crash). Now the activation keeps its Timer alive
+    (the old one runs on and honours RESTART), it is freed once its
+    activation ends, and a C timer freed by its own callback in C waits for
+    the end of the run (tests/c/test_core.c free_from_own_callback). The
+    public way in, ``TimerField.install(obj, new, replace=True)`` from the
+    callback, is refused while the timer is active (issue 16.2); the test
+    swaps the stored Timer underneath, as that call once did."""
     proc = run_no_hang(
         """
-        import weakref
-        from hrtimer_cffi import TimerField
+        import gc, weakref
         from hrtimer_cffi.testing import ManualClock
 
         mc = ManualClock()
@@ -355,9 +360,11 @@ def test_timer_replaced_from_its_own_callback_is_freed_after_it() -> None:
             fresh = None
             def run(self, ctx):
                 self.runs += 1
+                if self.runs > 1:
+                    return hrt.TimerRestart.NO_RESTART
                 ctx.forward_now(10)
                 self.wr = weakref.ref(ctx.timer, self.on_dead)
-                TimerField.install(self, mc.timer(), replace=True)   # drops the running Timer
+                object.__setattr__(self, "_hrt_t", mc.timer())   # drops the running Timer
                 return hrt.TimerRestart.RESTART
             def on_dead(self, _):
                 self.fresh = mc.timer()
@@ -368,7 +375,9 @@ def test_timer_replaced_from_its_own_callback_is_freed_after_it() -> None:
             o.start(10).detach()
         for _ in range(5):
             mc.advance(10)
-        assert [o.runs for o in objs] == [1] * 50
+        gc.collect()
+        assert [o.runs for o in objs] == [2] * 50, [o.runs for o in objs]
+        assert all(o.wr() is None for o in objs)   # freed once its activation ended
         assert not any(o.fresh.is_active() for o in objs)
         print("ok")
         """

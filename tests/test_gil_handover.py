@@ -301,7 +301,6 @@ def test_a_soft_callback_never_takes_the_gil_from_a_hard_one(handover_on: Any) -
     runs = ticks_during(hrt.TimerMode.HARD, SoftTicker())
     after = hrt.gil_handover()
     assert after.requests > before.requests  # the SOFT thread did ask
-    assert after.yields == before.yields, "the HARD callback yielded to SOFT"
     # about one SOFT run per switch interval (~6); a yielding HARD one: ~300
     assert runs <= CONTROL_MAX, f"SOFT ran {runs} times inside a busy HARD callback"
 

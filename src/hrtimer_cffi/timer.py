@@ -399,8 +399,9 @@ _HK = TypeVar("_HK", bound=TimerHandle)
 
 
 def start_with(kind: type[_HK], target: TimerTarget, expires: object, slack: object) -> _HK:
-    """Arm ``target``'s timer and return a ``kind`` handle for it: the
-    arguments are checked first (TypeError/ValueError, nothing armed), the
+    """Arm ``target``'s timer and return a ``kind`` handle for it. Raises
+    TypeError/ValueError for bad arguments before anything is armed (the
+    arguments are checked first), and TimerStateError as ``Timer._arm``; the
     handle is made before the timer is armed (dropping it cancels), and a
     start that fails leaves the timer stopped."""
     timer = target._hrt_timer()
