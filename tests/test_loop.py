@@ -150,6 +150,22 @@ def test_deadline_ns_is_the_first_nanosecond_time_monotonic_reaches() -> None:
     assert aio_loop._deadline_ns(ns / 1e9) <= ns
 
 
+def test_infinite_and_nan_deadlines() -> None:
+    """An infinite deadline never runs and does not busy the loop; a NaN one
+    is due at once (as asyncio 3.10-3.12 treat it; 3.13's stock loop raises)."""
+    loop = hrt.aio.new_event_loop()
+    try:
+        ran: list[str] = []
+        loop.call_at(float("inf"), ran.append, "inf")
+        loop.call_at(float("nan"), ran.append, "nan")
+        c0 = time.process_time()
+        loop.run_until_complete(asyncio.sleep(0.2))
+        assert ran == ["nan"]
+        assert time.process_time() - c0 < 0.1  # waited, did not spin
+    finally:
+        loop.close()
+
+
 def test_time_is_monotonic_seconds() -> None:
     loop = hrt.aio.new_event_loop()
     try:

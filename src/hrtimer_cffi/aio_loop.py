@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import heapq
-import logging
 import math
 import os
 import select
@@ -62,8 +61,6 @@ _runners: Any = runners
 _MAX_TIMEOUT: float = _base.MAXIMUM_SELECT_TIMEOUT
 _MIN_SCHEDULED: int = _base._MIN_SCHEDULED_TIMER_HANDLES
 _MIN_CANCELLED_FRACTION: float = _base._MIN_CANCELLED_TIMER_HANDLES_FRACTION
-_format_handle: Callable[[Any], str] = _base._format_handle
-_logger: logging.Logger = _base.logger
 _NS = 1_000_000_000
 _EPOLL_EDGE = select.EPOLLIN | select.EPOLLET
 
@@ -117,9 +114,9 @@ class _Timerfd:
                 e = ctypes.get_errno()
                 raise OSError(e, f"timerfd_settime: {os.strerror(e)}")
 
-    def close(self) -> None:
+    def close(self, _close: Callable[[int], None] = os.close) -> None:
         if self.fd >= 0:
-            os.close(self.fd)
+            _close(self.fd)  # bound early: may run from __del__ at interpreter exit
             self.fd = -1
 
 
@@ -201,7 +198,7 @@ class EventLoop(asyncio.SelectorEventLoop):
             when = scheduled[0]._when
             timeout = when - self.time()
             tfd = self._hrt_tfd
-            if timeout <= 0:
+            if not timeout > 0:  # due, or a NaN deadline (due at once, as in 3.10-3.12)
                 timeout = 0
             elif tfd is None:
                 timeout = min(timeout, _MAX_TIMEOUT)
@@ -243,8 +240,9 @@ class EventLoop(asyncio.SelectorEventLoop):
                     handle._run()
                     dt = self.time() - t0
                     if dt >= self.slow_callback_duration:
-                        _logger.warning("Executing %s took %.3f seconds",
-                                        _format_handle(handle), dt)
+                        # looked up here, as asyncio does (tests patch them)
+                        _base.logger.warning("Executing %s took %.3f seconds",
+                                             _base._format_handle(handle), dt)
                 finally:
                     lp._current_handle = None
         else:
