@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
+import json
 import logging
 import os
 import random
@@ -18,6 +19,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -520,6 +522,22 @@ def test_loop_made_in_a_fork_child_works() -> None:
 
 
 # ---------------------------------------------------------------- the rest is stock
+
+
+def test_cpython_asyncio_suite_short(tmp_path: Any) -> None:
+    """CPython's own tests of the epoll loop, wait_for and timeouts pass on this
+    loop exactly as on the stock one (the full comparison: make asyncio-suite)."""
+    runner = Path(__file__).parent / "asyncio_suite" / "run_stdlib_asyncio.py"
+    out = tmp_path / "suite.json"
+    proc = subprocess.run([sys.executable, str(runner), "--short", "--rerun", "2",
+                           "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(out.read_text())
+    for name, m in doc["modules"].items():
+        assert not m["stock"]["crashed"] and not m["hrt"]["crashed"], (name, proc.stdout)
+        assert m["hrt"]["made"]["loops"] > 0, f"{name}: the tests made none of our loops"
+    assert doc["totals"]["stock"] > 100 and not doc["regressions"], proc.stdout
+
 
 
 def run_main(main: Callable[[], Awaitable[T]]) -> T:

@@ -48,7 +48,8 @@ DEFAULT_MODULES = [
     "test_threads", "test_eager_task_factory", "test_staggered", "test_sslproto",
     "test_ssl",
 ]
-SHORT_MODULES = ["test_waitfor", "test_timeouts", "test_taskgroups", "test_runners"]
+# The short form (~20 s): the epoll loop's event-loop tests, wait_for, timeouts.
+SHORT_MODULES = ["test_events.EPollEventLoopTests", "test_waitfor", "test_timeouts"]
 PASSING = ("pass", "xfail")
 MODULE_TIMEOUT = 900
 
@@ -131,12 +132,14 @@ def substitute() -> dict[str, int]:
 
 def run_child(module: str, loop: str, out: str, ids: list[str]) -> int:
     made = substitute() if loop == "hrt" else {"loops": 0, "precise": 0}
-    name = f"test.test_asyncio.{module}"
+    mod, _, cls = module.partition(".")
     loader = unittest.TestLoader()
     if ids:
         suite = loader.loadTestsFromNames(ids)
+    elif cls:
+        suite = loader.loadTestsFromName(cls, importlib.import_module(f"test.test_asyncio.{mod}"))
     else:
-        suite = loader.loadTestsFromModule(importlib.import_module(name))
+        suite = loader.loadTestsFromModule(importlib.import_module(f"test.test_asyncio.{mod}"))
     with open(os.devnull, "w") as sink:
         runner = unittest.TextTestRunner(stream=sink, verbosity=0, resultclass=Recorder)
         t0 = time.monotonic()
@@ -154,7 +157,9 @@ def run_child(module: str, loop: str, out: str, ids: list[str]) -> int:
 
 
 def available(module: str) -> bool:
-    return importlib.util.find_spec(f"test.test_asyncio.{module}") is not None
+    """``module`` (or ``module.TestClass``) exists in this Python's test_asyncio."""
+    mod = module.partition(".")[0]
+    return importlib.util.find_spec(f"test.test_asyncio.{mod}") is not None
 
 
 def spawn(module: str, loop: str, ids: list[str] | None = None,
@@ -198,7 +203,8 @@ def rerun(module: str, tid: str, times: int) -> dict[str, list[str]]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("-m", "--modules", nargs="+", help="test_asyncio modules to run")
+    p.add_argument("-m", "--modules", nargs="+",
+                   help="test_asyncio modules (or module.TestClass) to run")
     p.add_argument("--short", action="store_true", help=f"only {', '.join(SHORT_MODULES)}")
     p.add_argument("--rerun", type=int, default=3,
                    help="re-runs of each differing test, alone, on both loops (default 3)")
@@ -218,7 +224,7 @@ def main() -> int:
     where = spec.origin if spec else "not installed"
     print(f"== CPython's test.test_asyncio on the stock loop and on hrt.aio.EventLoop ({py}; "
           f"hrtimer_cffi from {where})", flush=True)
-    print(f"{'module':<24} {'tests':>6} {'stock pass':>10} {'hrt pass':>9} {'skip':>5} "
+    print(f"{'module':<34} {'tests':>6} {'stock pass':>10} {'hrt pass':>9} {'skip':>5} "
           f"{'hrt loops':>9} {'stock s':>8} {'hrt s':>7}", flush=True)
     report: dict[str, Any] = {"python": py, "modules": {}}
     totals = {"tests": 0, "stock": 0, "hrt": 0}
@@ -232,7 +238,7 @@ def main() -> int:
         hp = sum(1 for o in ho.values() if o in PASSING)
         skips = count(ho).get("skip", 0)
         made = ours.get("made", {})
-        print(f"{module:<24} {len(so):>6} {sp:>10} {hp:>9} {skips:>5} "
+        print(f"{module:<34} {len(so):>6} {sp:>10} {hp:>9} {skips:>5} "
               f"{made.get('loops', 0):>9} {stock['seconds']:>8.1f} {ours['seconds']:>7.1f}",
               flush=True)
         for r in (stock, ours):
@@ -262,7 +268,7 @@ def main() -> int:
                     "crashed": bool(ours.get("crashed"))},
             "only_stock_passes": diffs, "only_hrt_passes": gains,
         }
-    print(f"{'total':<24} {totals['tests']:>6} {totals['stock']:>10} {totals['hrt']:>9}")
+    print(f"{'total':<34} {totals['tests']:>6} {totals['stock']:>10} {totals['hrt']:>9}")
     if flaky:
         print(f"{len(flaky)} flaky difference(s), not counted: "
               + ", ".join(t.rsplit('.', 2)[-2] + '.' + t.rsplit('.', 1)[-1] for _, t, _ in flaky))
