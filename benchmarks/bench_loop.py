@@ -18,6 +18,7 @@ loopback echo server.
 * echo: 8 loopback TCP connections (127.0.0.1) ping-ponging 64 bytes through
   a Protocol echo server on the same loop; requests/s.
 
+With uvloop installed, it runs as a third loop (information, no target).
 Throughputs are the best of several runs, alternating the loops. Each line
 prints ours, stock, and their ratio (targets: lateness p50 <= 1.5x raw and
 min >= 0; throughputs >= 1x; echo >= 0.95x).
@@ -38,9 +39,16 @@ import _common
 import hrtimer_cffi as hrt
 from hrtimer_cffi import _binding
 
+try:
+    import uvloop
+except ImportError:  # optional peer
+    uvloop = None
+
 GRID = 0.001  # s
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 LOOPS: dict[str, LoopFactory] = {"hrt": hrt.aio.new_event_loop, "stock": asyncio.new_event_loop}
+if uvloop is not None:
+    LOOPS["uvloop"] = uvloop.new_event_loop
 
 
 def on(factory: LoopFactory, fn: Callable[[asyncio.AbstractEventLoop], Any]) -> Any:
@@ -209,7 +217,7 @@ def main() -> None:
     n_sleep, rounds = (2000, 4) if q else (10_000, 10)
     rep = _common.Report("bench_loop: hrt.aio.EventLoop vs asyncio's selector loop", args)
 
-    lat: dict[str, list[float]] = {"raw": [], "hrt": [], "stock": []}
+    lat: dict[str, list[float]] = {"raw": [], **{name: [] for name in LOOPS}}
     per = n_sleep // rounds
     for _ in range(rounds):
         lat["raw"] += [x / 1000 for x in _binding.raw_timerfd_loop(1, int(GRID * 1e9), per)]
@@ -217,7 +225,7 @@ def main() -> None:
             with _common.no_gc():
                 lat[name] += on(factory, lambda lp: sleep_lateness(lp, per))
     raw50 = pct(lat["raw"], 0.5)
-    for name in ("raw", "hrt", "stock"):
+    for name in lat:
         xs = lat[name]
         rep.line(f"asyncio.sleep lateness, {name}" if name != "raw" else "raw C timerfd loop",
                  f"min {min(xs):7.1f}  p50 {pct(xs, 0.5):7.1f}  p99 {pct(xs, 0.99):7.1f} us  "
@@ -230,21 +238,34 @@ def main() -> None:
     ok = min(lat["hrt"]) >= 0
     rep.line("never early (min >= 0 over all hrt sleeps)", "met" if ok else "MISSED",
              never_early=ok)
+    if uvloop is None:
+        rep.line("uvloop", "not installed: its figures are skipped")
 
     runs = 3 if q else 5
     n = 200_000 if q else 1_000_000
     r = best_of(runs, lambda lp: call_later_cancel(lp, n))
     rep.compare("call_later+cancel", r["hrt"], r["stock"], "/s", "hrt", "stock")
+    uv(rep, r, "call_later+cancel", "/s")
     n = 20_000 if q else 100_000
     r = best_of(runs, lambda lp: due_callbacks(lp, n))
     rep.compare("due callbacks", r["hrt"], r["stock"], "/s", "hrt", "stock")
+    uv(rep, r, "due callbacks", "/s")
     n = 20_000
     c = {name: on(factory, lambda lp: dense_cpu(lp, n)) for name, factory in LOOPS.items()}
-    rep.compare(f"dense timers ({n:,} over 1 s): CPU per callback", c["hrt"], c["stock"], "us",
-                "hrt", "stock", higher_is_better=False)
+    phase = f"dense timers ({n:,} over 1 s): CPU per callback"
+    rep.compare(phase, c["hrt"], c["stock"], "us", "hrt", "stock", higher_is_better=False)
+    uv(rep, c, phase, "us")
     r = best_of(3, lambda lp: echo_rps(lp, 0.5 if q else 2.0))
     rep.compare("echo server, 8 connections", r["hrt"], r["stock"], "req/s", "hrt", "stock")
+    uv(rep, r, "echo server, 8 connections", "req/s")
     rep.finish()
+
+
+def uv(rep: _common.Report, r: dict[str, float], phase: str, unit: str) -> None:
+    """The uvloop figure of a phase, beside the stock loop's (when installed)."""
+    if "uvloop" in r:
+        rep.compare(f"{phase} (uvloop)", r["uvloop"], r["stock"], unit, "uvloop", "stock",
+                    loop="uvloop")
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@ up), so every ``sleep``/``call_at``/``wait_for``/``timeout`` wakes 0-1 ms
 late; its sweep of due timers also accepts handles up to one clock
 resolution early. This loop changes only those two things:
 
-* A deadline less than ``NEAR`` (3 ms) away arms a ``timerfd``
-  (``CLOCK_MONOTONIC``, absolute, nanoseconds) that sits in the selector's
-  epoll set, edge-triggered, and the wait ends when it expires: one
+* A deadline at most ``NEAR`` (3 ms) away arms a ``timerfd``
+  (``CLOCK_MONOTONIC``, absolute) at the first nanosecond at which
+  ``time.monotonic()`` reaches it. The timerfd sits in the selector's epoll
+  set, edge-triggered, and the wait ends when it expires: one
   ``timerfd_settime`` per distinct earliest deadline, nothing to read
   afterwards. The selectors layer never sees the descriptor (it is not in
-  its map, so ``select()`` skips its events).
+  its map, so ``select()`` skips its events). epoll's own timeout stays set,
+  2 ms past the deadline, as a backstop.
 * A deadline further away waits with the ordinary epoll timeout, shortened
   by ``NEAR`` so that it ends before the deadline: no system call beyond the
   stock loop's; the next iteration arms the timerfd.

@@ -29,6 +29,7 @@ import argparse
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -131,6 +132,9 @@ def substitute() -> dict[str, int]:
 
 
 def run_child(module: str, loop: str, out: str, ids: list[str]) -> int:
+    # A job started in the background by a shell inherits SIGINT ignored; the
+    # tests that interrupt themselves (test_runners) need Python's handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     made = substitute() if loop == "hrt" else {"loops": 0, "precise": 0}
     mod, _, cls = module.partition(".")
     loader = unittest.TestLoader()
