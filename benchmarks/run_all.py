@@ -1,5 +1,5 @@
 """Run every benchmark, one after another, and print a summary against the
-targets. ``make bench`` runs it; a full run takes about 3 minutes on a 2-core
+targets. ``make bench`` runs it; a full run takes about 4 minutes on a 2-core
 VM (``--quick``: about 1 minute).
 
 Steps: the latency tool (all mechanisms), start+cancel, dispatch, memory,

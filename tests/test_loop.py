@@ -601,6 +601,17 @@ def test_debug_mode_warns_of_slow_callbacks(caplog: pytest.LogCaptureFixture) ->
         loop.close()
 
 
+def test_hrt_aio_sleep_until_runs_on_it() -> None:
+    """hrt.aio's own eventfd-driven sleeps work on this loop as on any."""
+    async def main() -> int:
+        late = 0
+        for _ in range(20):
+            late = max(late, await hrt.aio.sleep_until(hrt.now() + hrt.us(300)))
+        return late
+
+    assert 0 <= on_loop(main) < 1_000_000_000
+
+
 def test_cancelled_timers_are_purged_as_in_asyncio() -> None:
     """Many cancelled handles are swept out of the heap (asyncio's rule)."""
     loop = hrt.aio.new_event_loop()

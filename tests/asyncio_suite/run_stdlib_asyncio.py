@@ -233,6 +233,7 @@ def main() -> int:
     report: dict[str, Any] = {"python": py, "modules": {}}
     totals = {"tests": 0, "stock": 0, "hrt": 0}
     regressions: list[tuple[str, str, str]] = []
+    skip_reasons: dict[tuple[str, str], int] = {}
     flaky: list[tuple[str, str, dict[str, list[str]]]] = []
     for module in modules:
         stock = spawn(module, "stock")
@@ -265,6 +266,12 @@ def main() -> int:
                 regressions.append((module, t, ours.get("details", {}).get(t, ho.get(t, "?"))))
                 print(f"   FAILS ONLY ON HRT: {t}: {ho.get(t)}\n"
                       f"{ours.get('details', {}).get(t, '')}", flush=True)
+        for loop, r in (("stock", stock), ("hrt", ours)):
+            for t, o in r["outcomes"].items():
+                if o == "skip":
+                    reason = r.get("details", {}).get(t, "?").strip().splitlines()[0][:100]
+                    key = (loop, reason)
+                    skip_reasons[key] = skip_reasons.get(key, 0) + 1
         report["modules"][module] = {
             "stock": {"counts": count(so), "seconds": stock["seconds"],
                       "crashed": bool(stock.get("crashed"))},
@@ -276,6 +283,14 @@ def main() -> int:
     if flaky:
         print(f"{len(flaky)} flaky difference(s), not counted: "
               + ", ".join(t.rsplit('.', 2)[-2] + '.' + t.rsplit('.', 1)[-1] for _, t, _ in flaky))
+    reasons = sorted({reason for _, reason in skip_reasons})
+    if reasons:
+        print("skipped (stock / hrt): reason")
+        for reason in reasons:
+            print(f"  {skip_reasons.get(('stock', reason), 0):>3} / "
+                  f"{skip_reasons.get(('hrt', reason), 0):>3}: {reason}")
+    report["skips"] = [{"reason": reason, "stock": skip_reasons.get(("stock", reason), 0),
+                        "hrt": skip_reasons.get(("hrt", reason), 0)} for reason in reasons]
     report["totals"] = totals
     report["flaky"] = [{"module": m, "test": t, "reruns": a} for m, t, a in flaky]
     report["regressions"] = [{"module": m, "test": t, "detail": d} for m, t, d in regressions]
