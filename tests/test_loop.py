@@ -449,6 +449,22 @@ def test_close_releases_every_descriptor() -> None:
     assert open_fds() == before
 
 
+def test_a_loop_that_fails_to_start_releases_its_descriptors(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No timerfd (e.g. EMFILE): the error reaches the caller and the
+    selector and self-pipe made before it are closed, not left to the GC."""
+    def no_timerfd() -> None:
+        raise OSError(24, "Too many open files")
+
+    gc.collect()
+    before = open_fds()
+    monkeypatch.setattr(aio_loop, "_Timerfd", no_timerfd)
+    with pytest.raises(OSError, match="Too many open files") as info:
+        hrt.aio.new_event_loop()
+    assert open_fds() == before  # while the traceback still holds the loop
+    del info
+
+
 def test_unclosed_loop_releases_its_timerfd_when_collected() -> None:
     gc.collect()
     before = open_fds()

@@ -153,13 +153,12 @@ class EventLoop(asyncio.SelectorEventLoop):
         sel = self._selector  # type: ignore[attr-defined]
         ep = getattr(sel, "_selector", None)
         if isinstance(sel, selectors.EpollSelector) and isinstance(ep, select.epoll):
-            tfd = _Timerfd()
             try:
-                ep.register(tfd.fd, _EPOLL_EDGE)
+                self._hrt_tfd = _Timerfd()
+                ep.register(self._hrt_tfd.fd, _EPOLL_EDGE)
             except BaseException:
-                tfd.close()
+                self.close()  # the selector, the self-pipe and the timerfd
                 raise
-            self._hrt_tfd = tfd
 
     def close(self) -> None:
         super().close()
