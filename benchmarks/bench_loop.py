@@ -244,8 +244,8 @@ def main() -> None:
     if uvloop is None:
         rep.line("uvloop", "not installed: its figures are skipped")
 
-    runs = 3
-    n = 100_000 if q else 300_000
+    runs = 3 if q else 5
+    n = 100_000 if q else 200_000
     r = best_of(runs, lambda lp: call_later_cancel(lp, n))
     rep.compare("call_later+cancel", r["hrt"], r["stock"], "/s", "hrt", "stock")
     uv(rep, r, "call_later+cancel", "/s")
