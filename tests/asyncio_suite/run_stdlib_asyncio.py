@@ -16,7 +16,7 @@ mocks, ``BaseEventLoop`` subclasses) run identically in both runs.
 Usage (from a venv where hrtimer_cffi is installed, any CPython 3.10-3.13):
 
     python tests/asyncio_suite/run_stdlib_asyncio.py            # default modules
-    python tests/asyncio_suite/run_stdlib_asyncio.py --short    # a few, < 60 s
+    python tests/asyncio_suite/run_stdlib_asyncio.py --short    # 3 modules, ~15 s
     python tests/asyncio_suite/run_stdlib_asyncio.py -m test_events test_tasks
     python tests/asyncio_suite/run_stdlib_asyncio.py --json out.json
 
@@ -49,7 +49,7 @@ DEFAULT_MODULES = [
     "test_threads", "test_eager_task_factory", "test_staggered", "test_sslproto",
     "test_ssl",
 ]
-# The short form (~20 s): the epoll loop's event-loop tests, wait_for, timeouts.
+# The short form (~15 s): the epoll loop's event-loop tests, wait_for, timeouts.
 SHORT_MODULES = ["test_events.EPollEventLoopTests", "test_waitfor", "test_timeouts"]
 PASSING = ("pass", "xfail")
 MODULE_TIMEOUT = 900
