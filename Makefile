@@ -12,7 +12,7 @@ ASAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame
 VALGRIND := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite
 TSAN   := -fsanitize=thread
 
-.PHONY: run test test-all lint bench bench-load stress fuzz install ctest hostcheck pytest dist clean
+.PHONY: run test test-all lint bench bench-load stress fuzz install ctest hostcheck pytest dist clean asyncio-suite
 
 # `run` installs the package alone; `install` (what test, lint, bench need)
 # adds the test and lint extras to the same .venv. Each has its stamp.
@@ -120,6 +120,20 @@ fuzz:
 	clang -std=gnu11 -g -O1 -pthread -Icsrc -DFUZZ_LIBFUZZER \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all tests/c/fuzz_ops.c $(CSRC) -o $(CBUILD)/fuzz_ops.libfuzzer
 	$(CBUILD)/fuzz_ops.libfuzzer -max_total_time=$${FUZZ_SECONDS:-120} -timeout=10 build/fuzz-corpus
+
+# CPython's own test.test_asyncio on hrt.aio.EventLoop and on the stock loop,
+# compared test by test (~4 min per interpreter). ASYNCIO_PYTHONS: other
+# interpreters to run it on too, each in a throw-away venv under build/, e.g.
+# make asyncio-suite ASYNCIO_PYTHONS="$(ls $(pyenv root)/versions/3.1[0-3]*/bin/python)"
+ASYNCIO_PYTHONS ?=
+asyncio-suite: install
+	$(VPY) tests/asyncio_suite/run_stdlib_asyncio.py
+	@set -e; for py in $(ASYNCIO_PYTHONS); do \
+		v=build/venv-$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+		test -x $$v/bin/python || $$py -m venv $$v; \
+		$$v/bin/pip install -q --disable-pip-version-check .; \
+		$$v/bin/python tests/asyncio_suite/run_stdlib_asyncio.py; \
+	done
 
 clean:
 	rm -rf build dist $(VENV) src/*.egg-info

@@ -1,12 +1,13 @@
 """Run every benchmark, one after another, and print a summary against the
-targets. ``make bench`` runs it; a full run takes about 3 minutes on a 2-core
+targets. ``make bench`` runs it; a full run takes about 4 minutes on a 2-core
 VM (``--quick``: about 1 minute).
 
 Steps: the latency tool (all mechanisms), start+cancel, dispatch, memory,
 the 1 kHz periodic timer, the pytest-benchmark micro set, the C core
 benchmark (compiled to build/bench_core when benchmarks/bench_core.c
-exists), and bench_sleep.py / bench_aio.py when they exist. Each step's JSON
-goes to build/bench/ (override with --out); nothing is written elsewhere.
+exists), and bench_sleep.py / bench_aio.py / bench_loop.py when they exist.
+Each step's JSON goes to build/bench/ (override with --out); nothing is
+written elsewhere.
 
 Run: .venv/bin/python benchmarks/run_all.py [--quick] [--only NAME ...]
 """
@@ -44,7 +45,7 @@ def _step_cmds(out: Path, quick: bool) -> list[tuple[str, list[str]]]:
                             *(["--benchmark-max-time=0.2"] if quick else [])]))
     if (HERE / "bench_core.c").exists():
         steps.append(("core", [str(ROOT / "build" / "bench_core")]))
-    for name in ("sleep", "aio"):
+    for name in ("sleep", "aio", "loop"):
         script = HERE / f"bench_{name}.py"
         if script.exists():
             steps.append((name, [PY, str(script), *q, "--json", str(out / f"{name}.json")]))
@@ -154,6 +155,21 @@ def _targets(out: Path, texts: dict[str, str]) -> list[tuple[str, str, bool | No
             if r.get("measure") == "rss" and r.get("variant") == "hastimer-detached":
                 add("bytes per armed timer <= asyncio's", r["ours"], r["ours"] <= r["peer"],
                     "{:.0f} B (asyncio " + f"{r['peer']:.0f} B)")
+    lp = _load(out / "loop.json")
+    if lp:
+        by_phase = {r["phase"]: r for r in lp["rows"]}
+        hrt = next((r for r in lp["rows"] if r.get("loop") == "hrt"), None)
+        if hrt:
+            v = hrt["p50_vs_raw"]
+            add("hrt loop asyncio.sleep p50 <= 1.5x raw timerfd", v, v <= 1.5, "{:.2f}x")
+            v = hrt["min_us"]
+            add("hrt loop asyncio.sleep never early (min >= 0)", v, v >= 0, "{:.1f} us")
+        for phase, limit in (("call_later+cancel", 1.0), ("due callbacks", 1.0),
+                             ("echo server, 8 connections", 0.95)):
+            r = by_phase.get(phase)
+            if r and r.get("ratio") is not None:
+                add(f"hrt loop {phase} >= {limit}x stock", r["ratio"], r["ratio"] >= limit,
+                    "{:.2f}x")
     for line in texts.get("core", "").splitlines():
         m = re.match(r"core start\+cancel @1M pending(.*): ([0-9.]+) M/s", line)
         if m:

@@ -310,3 +310,9 @@ def periodic(
     c = _clock(clock)
     f = None if first is None else check_ns("first", first)
     return Periodic(i, f, c)
+
+
+# The precise event loop (aio_loop.py), under the names uvloop uses.
+from .aio_loop import EventLoop, EventLoopPolicy, install, new_event_loop, run  # noqa: E402
+
+__all__ += ["EventLoop", "EventLoopPolicy", "install", "new_event_loop", "run"]
