@@ -42,6 +42,9 @@ from ._units import (
     check_nonneg,
     check_ns,
 )
+
+# The precise event loop (aio_loop.py), under the names uvloop uses.
+from .aio_loop import EventLoop, EventLoopPolicy, install, new_event_loop, run
 from .ctimer import EventfdTimer
 
 __all__ = ["Periodic", "periodic", "sleep", "sleep_until"]
@@ -311,8 +314,5 @@ def periodic(
     f = None if first is None else check_ns("first", first)
     return Periodic(i, f, c)
 
-
-# The precise event loop (aio_loop.py), under the names uvloop uses.
-from .aio_loop import EventLoop, EventLoopPolicy, install, new_event_loop, run  # noqa: E402
 
 __all__ += ["EventLoop", "EventLoopPolicy", "install", "new_event_loop", "run"]

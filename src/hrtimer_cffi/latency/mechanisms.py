@@ -140,6 +140,13 @@ class Mechanism:
     measure: Callable[[Plan], Measurement]
 
 
+def _run_asyncio_hrt(plan: Plan) -> Measurement:
+    """The asyncio ``call_at`` chain of the peers, on ``hrt.aio.EventLoop``."""
+    from .. import aio
+
+    return peers.asyncio_call_at_chain(plan, aio.new_event_loop)
+
+
 # ---------------------------------------------------------------- the table
 
 
@@ -150,6 +157,7 @@ MECHANISMS: tuple[Mechanism, ...] = (
     Mechanism("c-callback", "C callback", "ours", "c", _run_c),
     Mechanism("sleep-until", "sleep_until", "ours", "sleep", _run_sleep),
     Mechanism("aio", "aio.sleep_until", "ours", "aio", _run_aio),
+    Mechanism("asyncio-hrt", "asyncio on hrt loop", "ours", "aio", _run_asyncio_hrt),
     Mechanism("time-sleep", "time.sleep loop", "peer", "peers", peers.run_time_sleep),
     Mechanism("threading-timer", "threading.Timer", "peer", "peers", peers.run_threading_timer),
     Mechanism("asyncio", "asyncio call_at", "peer", "peers", peers.run_asyncio),

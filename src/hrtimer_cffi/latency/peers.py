@@ -8,12 +8,14 @@ import os
 import sched
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .._units import now
 from .plan import NS_PER_S, Measurement, Periodic, Plan, wait_for
 
 __all__ = [
+    "asyncio_call_at_chain",
     "peer_clock_offset",
     "run_asyncio",
     "run_os_timerfd",
@@ -107,9 +109,16 @@ def run_threading_timer(plan: Plan) -> Measurement:
 
 
 def run_asyncio(plan: Plan) -> Measurement:
+    return asyncio_call_at_chain(plan, asyncio.new_event_loop)
+
+
+def asyncio_call_at_chain(plan: Plan, new_loop: Callable[[], asyncio.AbstractEventLoop]
+                          ) -> Measurement:
+    """A ``loop.call_at`` chain on a loop from ``new_loop`` (its ``time()`` is
+    ``time.monotonic()``)."""
     off = plan.peer_offset
     loop = Periodic(plan, now() + plan.interval)
-    ev = asyncio.new_event_loop()
+    ev = new_loop()
 
     def fire() -> None:
         loop.record(now())
