@@ -431,24 +431,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 
-def _mode_arg(text: str) -> list[str]:
-    modes = [m.strip().lower() for m in text.split(",") if m.strip()]
-    bad = [m for m in modes if m not in MODES]
-    if bad or not modes:
+def _choices(text: str, allowed: Sequence[str], what: str) -> list[str]:
+    """``"a,b"`` -> ``["a", "b"]``, each one of ``allowed``; else an
+    ``argparse.ArgumentTypeError`` naming the bad ones and the choices."""
+    picked = [m.strip().lower() for m in text.split(",") if m.strip()]
+    bad = [m for m in picked if m not in allowed]
+    if bad or not picked:
         raise argparse.ArgumentTypeError(
-            f"unknown mode {', '.join(bad) or repr(text)}; choose from {', '.join(MODES)}"
+            f"unknown {what} {', '.join(bad) or repr(text)}; choose from {', '.join(allowed)}"
         )
-    return modes
+    return picked
+
+
+def _mode_arg(text: str) -> list[str]:
+    return _choices(text, MODES, "mode")
 
 
 def _load_arg(text: str) -> list[str]:
-    loads = [m.strip().lower() for m in text.split(",") if m.strip()]
-    bad = [m for m in loads if m not in LOADS]
-    if bad or not loads:
-        raise argparse.ArgumentTypeError(
-            f"unknown load {', '.join(bad) or repr(text)}; choose from {', '.join(LOADS)}"
-        )
-    return loads
+    return _choices(text, list(LOADS), "load")
 
 
 def _check_output(p: argparse.ArgumentParser, option: str, path: str | None) -> None:
