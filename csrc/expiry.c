@@ -108,7 +108,7 @@ static void *expiry_main(void *arg)
 		if (cb->stopping)
 			break;
 		/* A clock set moves the REALTIME offset: reprogram from scratch. */
-		cb->next_event = HRT_KTIME_MAX - 1;
+		cb->next_event = HRT_FORCE_REPROGRAM;
 		cb->run(cb);
 		/*
 		 * A callback forked, and this is the child: its copy of this
@@ -189,7 +189,7 @@ int hrt_cpu_base_ensure_thread(struct hrt_cpu_base *cb)
 		return -err;
 	cb->thread_running = true;
 	/* Whatever was programmed before belongs to no thread: redo it. */
-	cb->next_event = HRT_KTIME_MAX - 1;
+	cb->next_event = HRT_FORCE_REPROGRAM;
 	hrt_cpu_base_wake(cb);
 	return 0;
 }

@@ -21,6 +21,11 @@
  */
 enum { HRT_CTX_SOFT = 0, HRT_CTX_HARD = 1, HRT_CTX_HARD_HOSTED = 2, HRT_NCTX = 3 };
 #define HRT_KTIME_MAX INT64_MAX
+/*
+ * next_event's value that no expiry can equal: the next program of the
+ * timerfd always writes it (after a clock set, or a thread (re)started).
+ */
+#define HRT_FORCE_REPROGRAM (HRT_KTIME_MAX - 1)
 
 /* timer->state bits (written by setup only) */
 #define HRT_ST_SETUP      0x01 /* hrt_timer_setup() done */

@@ -957,7 +957,10 @@ int64_t hrt_timer_cb_now(struct hrt_timer *t)
 	return now;
 }
 
-static int query(struct hrt_timer *t, int what)
+/* What hrt_timer_is_active / _is_queued / _callback_running ask. */
+enum timer_query { Q_ACTIVE, Q_QUEUED, Q_RUNNING };
+
+static int query(struct hrt_timer *t, enum timer_query what)
 {
 	struct hrt_cpu_base *cb;
 	int ret;
@@ -966,10 +969,10 @@ static int query(struct hrt_timer *t, int what)
 		return 0;
 	cb = lock_timer(t);
 	switch (what) {
-	case 0:
+	case Q_ACTIVE:
 		ret = tq_node_queued(&t->node) || timer_running(t);
 		break;
-	case 1:
+	case Q_QUEUED:
 		ret = tq_node_queued(&t->node);
 		break;
 	default:
@@ -982,17 +985,17 @@ static int query(struct hrt_timer *t, int what)
 
 int hrt_timer_is_active(struct hrt_timer *t)
 {
-	return query(t, 0);
+	return query(t, Q_ACTIVE);
 }
 
 int hrt_timer_is_queued(struct hrt_timer *t)
 {
-	return query(t, 1);
+	return query(t, Q_QUEUED);
 }
 
 int hrt_timer_callback_running(struct hrt_timer *t)
 {
-	return query(t, 2);
+	return query(t, Q_RUNNING);
 }
 
 int hrt_timer_clock(const struct hrt_timer *t)
