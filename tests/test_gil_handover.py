@@ -15,6 +15,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -64,6 +65,13 @@ def busy(seconds: float) -> int:
     return x
 
 
+def best_of_two(measure: Callable[[], int]) -> int:
+    """The larger of two measurements: a loaded CI machine can starve one
+    300 ms window; a missing mechanism fails both."""
+    first = measure()
+    return first if first >= MIN_RUNS else max(first, measure())
+
+
 def runs_during_busy(ticker: Ticker, in_thread: bool) -> int:
     """How often ``ticker`` ran while a thread was busy for BUSY_S."""
     with ticker.start(PERIOD):
@@ -97,7 +105,7 @@ def test_mechanism_per_version() -> None:
 def test_callbacks_run_while_a_thread_is_busy(kind: type[Ticker], in_thread: bool,
                                               handover_on: Any) -> None:
     before = hrt.gil_handover()
-    on = runs_during_busy(kind(), in_thread)
+    on = best_of_two(lambda: runs_during_busy(kind(), in_thread))
     after = hrt.gil_handover()
     _b.set_gil_handover(False)
     off = runs_during_busy(kind(), in_thread)
@@ -290,7 +298,7 @@ def ticks_during(hog_mode: hrt.TimerMode, ticker: Ticker) -> int:
 
 def test_a_busy_soft_callback_does_not_delay_hard_ones(handover_on: Any) -> None:
     """Finding: a CPU-bound SOFT Python callback made HARD ones 5 ms late."""
-    assert ticks_during(hrt.TimerMode.SOFT, Ticker()) >= MIN_RUNS
+    assert best_of_two(lambda: ticks_during(hrt.TimerMode.SOFT, Ticker())) >= MIN_RUNS
 
 
 def test_a_soft_callback_never_takes_the_gil_from_a_hard_one(handover_on: Any) -> None:

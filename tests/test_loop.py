@@ -552,7 +552,8 @@ def test_cpython_asyncio_suite_short(tmp_path: Any) -> None:
     for name, m in doc["modules"].items():
         assert not m["stock"]["crashed"] and not m["hrt"]["crashed"], (name, proc.stdout)
         assert m["hrt"]["made"]["loops"] > 0, f"{name}: the tests made none of our loops"
-    assert doc["totals"]["stock"] > 100 and not doc["regressions"], proc.stdout
+    # 88 tests on 3.10 (no test_timeouts there), 120 from 3.11 on
+    assert doc["totals"]["stock"] > 80 and not doc["regressions"], proc.stdout
 
 
 
