@@ -137,8 +137,9 @@ def test_start_cancel_cycles_keep_rss_flat() -> None:
 def test_start_cancel_cycles_keep_tracemalloc_flat() -> None:
     f = measure("trace")
     assert f["refs_growth"] == [0, 0, 0, 0], f
-    # a leak of one small object per cycle would be >= 5 MB
-    assert f["traced_growth_bytes"] < 64 * 1024, f
+    # a leak of one small object per cycle would be >= 5 MB; allocator and
+    # interned-object noise reached 82 KB once in a full 3.10 run
+    assert f["traced_growth_bytes"] < 256 * 1024, f
 
 
 VALGRIND_CYCLE = textwrap.dedent(
