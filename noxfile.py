@@ -55,10 +55,15 @@ os.environ["PATH"] = os.pathsep.join(
 
 @nox.session(python=list(INTERPRETERS))
 def tests(session: nox.Session) -> None:
-    """Build and install the package for this interpreter, run the pytest suite."""
+    """Build and install the package for this interpreter, run the pytest
+    suite; tests that failed run once more (a timing test can lose to a
+    loaded machine, a defect fails twice and fails the session)."""
     session.install(".[test]")
-    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests",
-                *session.posargs)
+    cache = ["-o", f"cache_dir={session.create_tmp()}/pytest-cache"]
+    session.run("python", "-m", "pytest", "-q", *cache, "tests", *session.posargs,
+                success_codes=[0, 1])
+    session.run("python", "-m", "pytest", "-q", *cache, "--lf", "--lfnf=none", "tests",
+                *session.posargs, success_codes=[0, 5])
 
 
 @nox.session(python=list(INTERPRETERS))
