@@ -196,7 +196,8 @@ static void iv_lower(void)
  */
 static void iv_restore(void)
 {
-	if (get_interval() == HANDOVER_INTERVAL_US)
+	/* (iv_saved is 0 until a first lowering: then the value is the user's) */
+	if (iv_saved && get_interval() == HANDOVER_INTERVAL_US)
 		set_interval(iv_saved);
 }
 
