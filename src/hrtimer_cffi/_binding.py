@@ -214,6 +214,7 @@ timer_clock = lib.hrt_timer_clock
 timer_cancel = lib.hrt_timer_cancel
 timer_try_to_cancel = lib.hrt_timer_try_to_cancel
 _clock_gettime_ns = time.clock_gettime_ns
+_UNSHIFTED_CLOCKS = frozenset((time.CLOCK_MONOTONIC, time.CLOCK_BOOTTIME))
 
 
 def now(clock: int) -> int:
@@ -221,7 +222,7 @@ def now(clock: int) -> int:
     MONOTONIC and BOOTTIME are read without a C call of the binding (which
     would release the GIL: costly in a callback under load); REALTIME and TAI
     go through the core, which applies the test hook's shift."""
-    if clock == 1 or clock == 7:  # CLOCK_MONOTONIC, CLOCK_BOOTTIME
+    if clock in _UNSHIFTED_CLOCKS:
         return _clock_gettime_ns(clock)
     return int(lib.hrt_now(clock))
 
