@@ -1,10 +1,10 @@
 """Build hrtimer_cffi._core: the C core of csrc/ behind a cffi API-mode module.
 
 The cdef is the part between the ``cffi:begin`` and ``cffi:end`` markers of
-csrc/hrtimer.h, csrc/hrt_builtins.h and csrc/host/pyhost.h; the one
-``extern "Python+C"`` trampoline (our ``RawTimerCallback::run``) is declared
-here. The Python host (csrc/host/pyhost.c: target references, GIL batches,
-the GIL handover) is compiled in.
+csrc/hrtimer.h, csrc/hrt_builtins.h and csrc/host/pyhost.h. The Python host
+(csrc/host/pyhost.c: target references, ``RawTimerCallback::run`` — the one
+callback of every Python timer, which calls the binding's dispatch function —
+GIL batches, the GIL handover) is compiled in.
 """
 
 from __future__ import annotations
@@ -28,21 +28,18 @@ def _cdef_of(header: Path) -> str:
     return m.group(1)
 
 
-# The trampoline is "Python+C": cffi defines it non-static, so the host in
-# csrc/host/pyhost.c calls it.
-_TRAMPOLINE_CDEF = """
-extern "Python+C" int _hrt_trampoline(struct hrt_timer *, void *, int64_t);
-"""
-
-# cffi releases the GIL around every C call with the standard macros; the
-# end of that bracket goes through the host, so a callback running on an
-# expiry thread under load gets the GIL back at once (see pyhost.c).
+# cffi brackets every C call with the standard macros, which release the
+# GIL. Here the bracket is a host call frame (pyhost.h): the GIL stays held
+# unless the core is about to wait, and comes back through the handover, so
+# a callback running on an expiry thread under load gets it back at once.
 _SOURCE = """
 #include "hrtimer.h"
 #include "hrt_builtins.h"
 #include "pyhost.h"
+#undef Py_BEGIN_ALLOW_THREADS
 #undef Py_END_ALLOW_THREADS
-#define Py_END_ALLOW_THREADS hrt_py_restore_thread(_save); }
+#define Py_BEGIN_ALLOW_THREADS { struct hrt_py_call _call; hrt_py_call_enter(&_call);
+#define Py_END_ALLOW_THREADS hrt_py_call_exit(&_call); }
 """
 
 
@@ -52,9 +49,7 @@ def _sources() -> list[str]:
 
 
 ffibuilder = FFI()
-ffibuilder.cdef(
-    "".join(_cdef_of(h) for h in HEADERS) + _TRAMPOLINE_CDEF
-)
+ffibuilder.cdef("".join(_cdef_of(h) for h in HEADERS))
 ffibuilder.set_source(
     "hrtimer_cffi._core",
     _SOURCE,

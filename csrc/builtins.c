@@ -185,6 +185,7 @@ int64_t hrt_sleep_until(int clock, int64_t deadline)
 
 	if (!clock_ok(clock))
 		return -EINVAL;
+	hrt_host_block();
 	if (clock == HRT_CLOCK_REALTIME || clock == HRT_CLOCK_TAI) {
 		int64_t r = sleep_on_timer(clock, deadline);
 
@@ -216,6 +217,7 @@ int hrt_raw_timerfd_loop(int clock, int64_t interval, size_t loops, int64_t *out
 
 	if (!clock_ok(clock) || clock == HRT_CLOCK_TAI || interval <= 0 || !out)
 		return -EINVAL;
+	hrt_host_block();
 	fd = timerfd_create(clock, TFD_CLOEXEC);
 	if (fd < 0)
 		return -errno;

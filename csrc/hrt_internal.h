@@ -100,6 +100,7 @@ struct hrt_timer {
 	struct hrt_clock_base *base;
 	hrt_callback_t fn;
 	void *data;
+	void *owner;         /* the host's (hrt_timer_set_owner) */
 	uint64_t pass;       /* the expiry run that last ran it (lock) */
 	uint8_t mode;
 	uint8_t flags;
@@ -109,6 +110,14 @@ struct hrt_timer {
 };
 
 extern const struct hrt_host *hrt_host_hooks;
+
+/* Before a wait for another thread or for time, without a lock (see struct
+ * hrt_host). */
+static inline void hrt_host_block(void)
+{
+	if (hrt_host_hooks && hrt_host_hooks->block)
+		hrt_host_hooks->block();
+}
 
 /* expiry.c */
 int hrt_cpu_base_ensure_thread(struct hrt_cpu_base *cb);

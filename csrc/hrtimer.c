@@ -804,7 +804,7 @@ int hrt_timer_try_to_cancel(struct hrt_timer *t)
 int hrt_timer_cancel(struct hrt_timer *t)
 {
 	struct hrt_cpu_base *cb;
-	bool ended = false, hosted;
+	bool ended = false, hosted, blocked = false;
 	void *data;
 	int ret = 0;
 
@@ -821,6 +821,15 @@ int hrt_timer_cancel(struct hrt_timer *t)
 				}
 				t->cancelled = 1;
 				break;
+			}
+			if (!blocked) {
+				/* The host lets its lock go first (the callback
+				 * may need it), never under ours. */
+				pthread_mutex_unlock(&cb->lock);
+				hrt_host_block();
+				blocked = true;
+				cb = lock_timer(t);
+				continue;
 			}
 			cb->waiters++;
 			pthread_cond_wait(&cb->cond, &cb->lock);
@@ -1010,6 +1019,16 @@ int hrt_timer_mode(const struct hrt_timer *t)
 	if (!timer_set_up(t))
 		return -EINVAL;
 	return t->mode;
+}
+
+void hrt_timer_set_owner(struct hrt_timer *t, void *owner)
+{
+	t->owner = owner;
+}
+
+void *hrt_timer_owner(const struct hrt_timer *t)
+{
+	return t->owner;
 }
 
 /* ---- expiry ---- */

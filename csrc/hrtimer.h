@@ -79,12 +79,17 @@ typedef int (*hrt_callback_t)(struct hrt_timer *timer, void *data);
  * for that activation. Neither is called under a lock.
  * batch_enter/batch_exit bracket a run of consecutive hosted callbacks, so
  * a host lock (the GIL) can be taken once per batch.
+ * block (may be NULL) is called, without a lock, before the calling thread
+ * waits for another thread (a running callback, a thread's exit) or for
+ * time (a sleep): a host whose lock stays held across its calls into the
+ * core (the GIL) lets it go there, so the awaited thread can take it.
  */
 struct hrt_host {
 	void (*acquire)(void *data);
 	void (*release)(void *data);
 	void (*batch_enter)(void);
 	void (*batch_exit)(void);
+	void (*block)(void);
 };
 
 /* Expiry statistics of a domain's HARD or SOFT contexts. */
@@ -282,5 +287,12 @@ enum hrt_ctx_thread {
 	HRT_CTX_THREAD_HARD_HOSTED = 2
 };
 int hrt_ctx_thread(void);
+
+/*
+ * The host's own pointer of a timer (e.g. the object that owns it), kept
+ * from hrt_timer_set_owner to the next; the core never uses it.
+ */
+void hrt_timer_set_owner(struct hrt_timer *t, void *owner);
+void *hrt_timer_owner(const struct hrt_timer *t);
 
 #endif /* HRT_HRTIMER_H */

@@ -340,13 +340,14 @@ def test_timer_replaced_from_its_own_callback_is_freed_after_it() -> None:
     Before, that freed the C timer inside its callback: the memory of a timer
     allocated right after the old Timer's finalizer (in a weakref callback)
     was the freed one, and the expiry run re-queued it (a Timer never started
-    fired with no target: a crash). Now the activation keeps its Timer alive
-    (the old one runs on and honours RESTART), it is freed once its
-    activation ends, and a C timer freed by its own callback in C waits for
-    the end of the run (tests/c/test_core.c free_from_own_callback). The
-    public way in, ``TimerField.install(obj, new, replace=True)`` from the
-    callback, is refused while the timer is active (issue 16.2); the test
-    swaps the stored Timer underneath, as that call once did."""
+    fired with no target: a crash). Now a timer freed from its own callback
+    (here: its Timer dies when the callback returns) is freed when the
+    callback returns and its RESTART is void (tests/c/test_core.c
+    free_from_own_callback): the dropped Timer dies, the fresh one stays
+    unarmed. The public way in, ``TimerField.install(obj, new,
+    replace=True)`` from the callback, is refused while the timer is active
+    (issue 16.2); the test swaps the stored Timer underneath, as that call
+    once did."""
     proc = run_no_hang(
         """
         import gc, weakref
@@ -376,8 +377,8 @@ def test_timer_replaced_from_its_own_callback_is_freed_after_it() -> None:
         for _ in range(5):
             mc.advance(10)
         gc.collect()
-        assert [o.runs for o in objs] == [2] * 50, [o.runs for o in objs]
-        assert all(o.wr() is None for o in objs)   # freed once its activation ended
+        assert [o.runs for o in objs] == [1] * 50, [o.runs for o in objs]
+        assert all(o.wr() is None for o in objs)   # freed once its callback ended
         assert not any(o.fresh.is_active() for o in objs)
         print("ok")
         """

@@ -1,10 +1,17 @@
 /*
  * pyhost.c - the Python host of the core. See pyhost.h.
  *
- * `data` of a Python timer is a cffi handle (a PyObject that holds the
- * callback target). The core holds one reference to it per activation
+ * `data` of a Python timer is its callback target (a PyObject, given by the
+ * binding as its id()). The core holds one reference to it per activation
  * (acquire/release) and runs due Python timers between batch_enter and
- * batch_exit, which take the GIL once for the whole run.
+ * batch_exit, which take the GIL once for the whole run; hrt_py_run hands
+ * each to the binding's dispatch function.
+ *
+ * The binding's C calls keep the GIL (see struct hrt_py_call in pyhost.h):
+ * the core calls the block hook before it waits, which lets the GIL go for
+ * the rest of the call. The core never calls a hook under one of its locks
+ * and never waits for the GIL under one, so a thread that holds the GIL
+ * while it takes a core lock cannot deadlock with an expiry thread.
  *
  * The last hop of a Python callback is the GIL. A thread that waits for it
  * gets it when the holder reaches an eval-breaker check after a drop
@@ -51,10 +58,13 @@
 #include "hrtimer.h"
 #include "pyhost.h"
 
-/* cffi's extern "Python+C" trampoline: RawTimerCallback::run. */
-int _hrt_trampoline(struct hrt_timer *timer, void *data, int64_t now);
+/* Public, but outside the limited API: exported by every CPython 3.10+. */
+PyAPI_FUNC(int) PyGILState_Check(void);
 
 static atomic_int py_closed;
+static PyObject *dispatch_fn; /* the binding's dispatch(target, timer, now) */
+
+__thread struct hrt_py_call *hrt_py_call_top;
 
 /* ------------------------------------------------------------ handover */
 
@@ -370,6 +380,18 @@ static void py_release(void *data)
 	PyGILState_Release(s);
 }
 
+/*
+ * The core is about to wait: the binding's call that runs on this thread
+ * lets the GIL go until it returns (hrt_py_call_exit takes it back).
+ */
+static void py_block(void)
+{
+	struct hrt_py_call *c = hrt_py_call_top;
+
+	if (c && !c->ts && PyGILState_Check())
+		c->ts = PyEval_SaveThread();
+}
+
 /* Per thread: the open batch, and whether the thread keeps its state. */
 static __thread int batch_depth;
 static __thread int batch_prio;
@@ -432,7 +454,10 @@ void hrt_py_restore_thread(PyThreadState *ts)
 
 int64_t hrt_py_sleep_until(int clock, int64_t deadline)
 {
-	int64_t r = hrt_sleep_until(clock, deadline);
+	int64_t r;
+
+	py_block();
+	r = hrt_sleep_until(clock, deadline);
 
 	wake_precise = true;
 	return r;
@@ -446,15 +471,72 @@ static void py_batch_exit(void)
 	PyGILState_Release(batch_gil);
 }
 
+/* Runs inside a batch: the GIL is held. */
 int hrt_py_run(struct hrt_timer *timer, void *data)
 {
-	if (atomic_load(&py_closed))
+	PyObject *now, *r;
+	long ret;
+
+	if (atomic_load(&py_closed) || !dispatch_fn)
 		return HRT_NORESTART;
-	return _hrt_trampoline(timer, data, hrt_timer_cb_now(timer));
+	now = PyLong_FromLongLong(hrt_timer_cb_now(timer));
+	if (!now) {
+		PyErr_WriteUnraisable(dispatch_fn);
+		return HRT_NORESTART;
+	}
+	/* The owner frees the timer before it dies, and waits for a running
+	 * callback then: it is alive here. */
+	r = PyObject_CallFunctionObjArgs(dispatch_fn, (PyObject *)data,
+					 (PyObject *)hrt_timer_owner(timer), now, NULL);
+	Py_DECREF(now);
+	if (!r) {
+		/* (dispatch reports a callback's errors itself: this is its own) */
+		PyErr_WriteUnraisable(dispatch_fn);
+		return HRT_NORESTART;
+	}
+	ret = PyLong_AsLong(r);
+	Py_DECREF(r);
+	if (ret == -1 && PyErr_Occurred())
+		PyErr_WriteUnraisable(dispatch_fn);
+	return ret == HRT_RESTART ? HRT_RESTART : HRT_NORESTART;
+}
+
+/* Called by the binding: the GIL is held (see struct hrt_py_call). */
+int hrt_py_set_dispatch(uintptr_t fn)
+{
+	PyObject *old = dispatch_fn;
+
+	if (!fn)
+		return -EINVAL;
+	Py_INCREF((PyObject *)fn);
+	dispatch_fn = (PyObject *)fn;
+	Py_XDECREF(old);
+	return 0;
+}
+
+int hrt_py_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,
+		 int mode, uintptr_t owner)
+{
+	int rc;
+
+	if (!owner)
+		return -EINVAL;
+	rc = hrt_timer_setup(t, d, clock, mode, hrt_py_run, NULL, HRT_F_HOSTED);
+	if (rc == 0)
+		hrt_timer_set_owner(t, (void *)owner);
+	return rc;
+}
+
+int hrt_py_start(struct hrt_timer *t, int64_t expires, int64_t slack,
+		 uintptr_t target)
+{
+	if (!target)
+		return -EINVAL;
+	return hrt_timer_start_range_data(t, expires, slack, (void *)target);
 }
 
 static const struct hrt_host py_host = {
-	py_acquire, py_release, py_batch_enter, py_batch_exit,
+	py_acquire, py_release, py_batch_enter, py_batch_exit, py_block,
 };
 
 int hrt_py_install(void)
@@ -467,11 +549,12 @@ int hrt_py_install(void)
  * No park() may be without the GIL once this returns, and none starts
  * again: CPython 3.13's finalization runs the pending calls in a loop that
  * holds the GIL until the thread handling them (a parked one) is done, and
- * that thread needs the GIL back. Called through the binding, so without
- * the GIL: the parked threads get it back meanwhile.
+ * that thread needs the GIL back. The GIL is let go first: the parked
+ * threads get it back meanwhile.
  */
 void hrt_py_stop_handover(void)
 {
+	py_block();
 	atomic_store(&ho_stopped, 1);
 	pthread_mutex_lock(&ho_lock);
 	pthread_cond_broadcast(&ho_cond);

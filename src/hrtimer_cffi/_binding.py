@@ -1,8 +1,9 @@
 """The binding layer: the only module that touches the compiled core's ``ffi``/``lib``.
 
-It owns the ``extern "Python"`` trampoline (``RawTimerCallback::run``), maps
-``-errno`` returns to exceptions (the one place that does), keeps the core's
-host hooks installed, and handles interpreter exit and ``fork()``.
+It installs the dispatch function the host's ``RawTimerCallback::run``
+(csrc/host/pyhost.c) calls for every due Python timer, maps ``-errno``
+returns to exceptions (the one place that does), keeps the core's host hooks
+installed, and handles interpreter exit and ``fork()``.
 """
 
 from __future__ import annotations
@@ -63,26 +64,20 @@ def check(rc: int, what: str) -> int:
     return rc
 
 
-# ---------------------------------------------------------------- trampoline
+# ---------------------------------------------------------------- dispatch
 
-# Set by timer.py: runs a target's callback with the Timer that fired, returns
-# enum hrt_restart.
+# The function the host's RawTimerCallback::run (hrt_py_run in
+# csrc/host/pyhost.c) calls for every due Python timer: dispatch(target,
+# timer, now) -> enum hrt_restart, with the target of the activation and
+# the Timer that fired. Kept here as well as by the host.
 _dispatch: Callable[[Any, Any, int], int] | None = None
 
 
 def set_dispatch(fn: Callable[[Any, Any, int], int]) -> None:
-    """Install the function the trampoline hands every due Python timer to."""
+    """Install the function the host hands every due Python timer to."""
     global _dispatch
     _dispatch = fn
-
-
-@ffi.def_extern()  # type: ignore[untyped-decorator]
-def _hrt_trampoline(timer: CData, data: CData, now: int) -> int:
-    """RawTimerCallback::run: C calls it; it finds the target and the Timer
-    of this activation (see ``timer_start``) and runs it."""
-    target, py_timer = ffi.from_handle(data)
-    assert _dispatch is not None
-    return _dispatch(target, py_timer, now)
+    check(lib.hrt_py_set_dispatch(id(fn)), "installing the dispatch function")
 
 
 # ---------------------------------------------------------------- unraisable
@@ -127,15 +122,6 @@ def report_unraisable(exc: BaseException, msg: str, obj: object) -> None:
 
 
 # ---------------------------------------------------------------- host, exit, fork
-
-# The host hooks take a reference on a handle through its address.
-_probe = ffi.new_handle(None)
-if int(ffi.cast("uintptr_t", _probe)) != id(_probe):  # pragma: no cover
-    raise ImportError(
-        "hrtimer_cffi needs a cffi whose handles are the address of their "
-        "cdata object (CPython's cffi); this one is not"
-    )
-del _probe
 
 check(lib.hrt_py_install(), "installing the Python host hooks")
 
@@ -200,7 +186,6 @@ def reset_after_fork(fn: Callable[[], None]) -> None:
 # Thin wrappers over the core for the public modules. Introspection needs no
 # error mapping and is the C function itself.
 
-HOSTED_RUN = ffi.addressof(lib, "hrt_py_run")
 NULL = ffi.NULL
 
 timer_is_active = lib.hrt_timer_is_active
@@ -234,18 +219,19 @@ DEAD_TIMER = lib.hrt_timer_alloc()
 
 
 def timer_new(domain: CData, clock: int, mode: int, fn: CData = None, data: CData = None,
-              what: str = "Timer()") -> CData:
-    """Allocate and set up a timer; the caller frees it with ``timer_free``.
+              what: str = "Timer()", owner: object = None) -> CData:
+    """Allocate and set up a timer; the caller frees it with ``timer_free``
+    before it dies.
 
-    Without ``fn`` it is a Python timer: its callback is the trampoline and its
-    data, per activation, the handle of its target and Timer.
+    Without ``fn`` it is a Python timer owned by ``owner`` (the Timer): the
+    host's ``RawTimerCallback::run`` hands the target of each activation and
+    ``owner`` to the dispatch function.
     """
     c = lib.hrt_timer_alloc()
     if c == ffi.NULL:
         raise MemoryError(f"{what}: out of memory")
     if fn is None:
-        rc = lib.hrt_timer_setup(c, domain or ffi.NULL, clock, mode, HOSTED_RUN, ffi.NULL,
-                                 lib.HRT_F_HOSTED)
+        rc = lib.hrt_py_setup(c, domain or ffi.NULL, clock, mode, id(owner))
     else:
         rc = lib.hrt_timer_setup(c, domain or ffi.NULL, clock, mode, fn, data or ffi.NULL, 0)
     if rc < 0:
@@ -257,12 +243,13 @@ def timer_new(domain: CData, clock: int, mode: int, fn: CData = None, data: CDat
 timer_free = lib.hrt_timer_free  # cancels, waits for a running callback, frees
 
 
-def timer_start(c: CData, expires: int, slack: int, target: object, timer: object) -> None:
-    """Arm a Python timer; the core keeps ``target`` and ``timer`` alive while
-    it is active and hands both to the dispatcher."""
-    # The core takes its own reference on the handle if this start activates it.
-    handle = ffi.new_handle((target, timer))
-    rc = lib.hrt_timer_start_range_data(c, expires, slack, handle)
+def timer_start(c: CData, expires: int, slack: int, target: object,
+                _start: Any = lib.hrt_py_start) -> None:
+    """Arm a Python timer; the core keeps ``target`` alive while it is active
+    and hands it to the dispatch function (the core takes its reference if
+    this start activates the timer: ``target`` is alive until then, held by
+    the caller)."""
+    rc = _start(c, expires, slack, id(target))
     if rc < 0:
         raise_errno(rc, "start()")
 

@@ -89,7 +89,8 @@ class Timer:
         rel = int(self.mode) & 1  # TimerMode.REL (enum arithmetic is slow)
         self._min_expires = 0 if rel else INT64_MIN
         self._c: CData = _b.timer_new(
-            None if _domain is None else _domain.c, requested, self.mode, *self._callback()
+            None if _domain is None else _domain.c, requested, self.mode, *self._callback(),
+            owner=self,
         )
         if _domain is not None:
             _domain.timers.add(self)
@@ -142,7 +143,7 @@ class Timer:
         try:
             if domain is not None:
                 domain.check_open()
-            _b.timer_start(self._c, expires, slack, handle._target, self)
+            _b.timer_start(self._c, expires, slack, handle._target)
         except BaseException:
             _b.timer_cancel(self._c)
             raise

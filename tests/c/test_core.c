@@ -154,8 +154,22 @@ static void host_batch_exit(void)
 		atomic_fetch_add(&batch_bad, 1);
 }
 
+/* block: counted per thread; it must come without the timer's lock held */
+static __thread int blocks;
+static struct hrt_timer *_Atomic block_lock_of;
+static _Atomic int block_under_lock;
+
+static void host_block(void)
+{
+	struct hrt_timer *t = atomic_load(&block_lock_of);
+
+	blocks++;
+	if (t && t->base->cpu_base->lock.__data.__owner == (int)syscall(SYS_gettid))
+		atomic_fetch_add(&block_under_lock, 1);
+}
+
 static const struct hrt_host host = {
-	host_acquire, host_release, host_batch_enter, host_batch_exit,
+	host_acquire, host_release, host_batch_enter, host_batch_exit, host_block,
 };
 
 static struct hrt_timer *hosted_timer(struct hrt_domain *d, int clock, int mode,
@@ -654,6 +668,50 @@ static void test_real_restart_raw_cancel_returns(void)
 	hrt_timer_free(t);
 }
 
+/* ---- the host's block hook: before every wait, never under a lock ---- */
+
+static _Atomic int slow_running;
+
+static int slow_cb(struct hrt_timer *t, void *data)
+{
+	(void)t;
+	(void)data;
+	atomic_store(&slow_running, 1);
+	sleep_ns(20 * MS);
+	return HRT_NORESTART;
+}
+
+static void test_block_before_waits(void)
+{
+	struct hrt_timer *t = c_timer(NULL, HRT_CLOCK_MONOTONIC,
+				      HRT_MODE_REL | HRT_MODE_HARD, slow_cb, NULL);
+	int b0;
+
+	REQUIRE(t);
+	atomic_store(&block_lock_of, t);
+	/* A queued timer: no wait, no block. */
+	CHECK_EQ(hrt_timer_start_range(t, 10 * SEC, 0), 1);
+	b0 = blocks;
+	CHECK_EQ(hrt_timer_cancel(t), 1);
+	CHECK_EQ(blocks, b0);
+	/* A running callback: cancel blocks once, then waits for it. */
+	CHECK_EQ(hrt_timer_start_range(t, 0, 0), 1);
+	for (int k = 0; k < 5000 && !atomic_load(&slow_running); k++)
+		sleep_ns(100000);
+	CHECK(atomic_load(&slow_running));
+	b0 = blocks;
+	CHECK_EQ(hrt_timer_cancel(t), 0);
+	CHECK_EQ(blocks, b0 + 1);
+	CHECK_EQ(hrt_timer_callback_running(t), 0);
+	/* A sleep blocks before it sleeps. */
+	b0 = blocks;
+	CHECK(hrt_sleep_until(HRT_CLOCK_MONOTONIC, hrt_now(HRT_CLOCK_MONOTONIC) + MS) >= 0);
+	CHECK_EQ(blocks, b0 + 1);
+	atomic_store(&block_lock_of, NULL);
+	CHECK_EQ(atomic_load(&block_under_lock), 0);
+	hrt_timer_free(t);
+}
+
 /* ---- 9.4: nested manual advances know every pass on the thread ---- */
 
 struct nest {
@@ -1061,6 +1119,7 @@ int main(int argc, char **argv)
 		{ "setup_races_start (15 reasoned)", test_setup_races_start },
 		{ "still_due_runs_once_per_run (9.3)", test_still_due_runs_once_per_run },
 		{ "real_restart_raw_cancel_returns (9.3)", test_real_restart_raw_cancel_returns },
+		{ "block_before_waits (12)", test_block_before_waits },
 		{ "nested_advance_cancel_outer (9.4)", test_nested_advance_cancel_outer },
 		{ "fork_during_manual_callback (9.6)", test_fork_during_manual_callback },
 		{ "stop_expiry_ends_advance (9.9)", test_stop_expiry_ends_advance },
