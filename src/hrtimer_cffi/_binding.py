@@ -243,15 +243,12 @@ def timer_new(domain: CData, clock: int, mode: int, fn: CData = None, data: CDat
 timer_free = lib.hrt_timer_free  # cancels, waits for a running callback, frees
 
 
-def timer_start(c: CData, expires: int, slack: int, target: object,
-                _start: Any = lib.hrt_py_start) -> None:
-    """Arm a Python timer; the core keeps ``target`` alive while it is active
-    and hands it to the dispatch function (the core takes its reference if
-    this start activates the timer: ``target`` is alive until then, held by
-    the caller)."""
-    rc = _start(c, expires, slack, id(target))
-    if rc < 0:
-        raise_errno(rc, "start()")
+# Arm a Python timer: py_start(c, expires, slack, id(target)) -> 1, 0 or
+# -errno (map with raise_errno). The core keeps ``target`` alive while the
+# timer is active and hands it to the dispatch function; it takes its
+# reference if this start activates the timer, so the caller holds
+# ``target`` until the call returns.
+py_start = lib.hrt_py_start
 
 
 def ctimer_start(c: CData, expires: int, slack: int) -> None:

@@ -6,7 +6,7 @@ alive. The handle may be detached; leaking it is safe.
 
 from __future__ import annotations
 
-from .timer import TimerHandle, TimerTarget, start_with
+from .timer import TimerHandle, starter
 
 __all__ = ["ArcTimerHandle", "start"]
 
@@ -23,6 +23,17 @@ class ArcTimerHandle(TimerHandle):
         self._detached = True
 
 
-def start(target: TimerTarget, expires: object, slack: object = 0) -> ArcTimerHandle:
-    """Arm ``target``'s timer; see ``HasTimer.start`` (raises the same)."""
-    return start_with(ArcTimerHandle, target, expires, slack)
+start = starter(
+    ArcTimerHandle,
+    """Arm the timer (re-arm if armed): ``expires`` ns, relative or absolute
+    by the timer's mode, firing within ``[expires, expires + slack]``
+    (``slack`` ns).
+
+    Returns a shared handle. Raises TypeError/ValueError for bad input
+    (non-int, negative relative expiry or slack, outside int64; a class
+    without TimerField or run), before anything is armed; TimerStateError
+    after interpreter exit has stopped the core or once the timer's
+    ManualClock is gone. A start that raises after the arguments were
+    checked (an asynchronous exception too) leaves the timer stopped.
+    """,
+)

@@ -11,15 +11,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 from . import _binding as _b
 from ._units import ClockId, TimerMode, TimerRestart, check_clock, check_mode
 from .arc import ArcTimerHandle
+from .arc import start as _arc_start
 from .errors import TimerStateError
 from .pin import PinTimerHandle
+from .pin import start_pinned as _pin_start
 from .scoped import Scope, start_scoped
-from .timer import CallbackContext, Timer, start_with
+from .timer import CallbackContext, Timer
 
 __all__ = ["HasTimer", "TimerField"]
 
@@ -154,25 +156,23 @@ class HasTimer:
         timer: Timer = getattr(self, name)
         return timer
 
-    def start(self, expires: int, *, slack: int = 0) -> ArcTimerHandle:
-        """Arm the timer (re-arm if armed): ``expires`` ns, relative or absolute
-        by the timer's mode, firing within ``[expires, expires + slack]``.
+    # The start functions of the pointer kinds are the methods themselves
+    # (the hot path: no call in between).
+    if TYPE_CHECKING:
 
-        Returns a shared handle. Raises TypeError/ValueError for bad input
-        (non-int, negative relative expiry or slack, outside int64; a class
-        without TimerField or run), before anything is armed; TimerStateError
-        after interpreter exit has stopped the core or once the timer's
-        ManualClock is gone. A start that raises after the arguments were
-        checked (an asynchronous exception too) leaves the timer stopped.
-        """
-        return start_with(ArcTimerHandle, self, expires, slack)
+        def start(self, expires: int, *, slack: int = 0) -> ArcTimerHandle:
+            """Arm the timer; see ``arc.start``."""
+            ...
+
+        def start_pinned(self, expires: int, *, slack: int = 0) -> PinTimerHandle:
+            """Arm the timer, pinned handle; see ``pin.start_pinned``."""
+            ...
+
+    else:
+        start = _arc_start
+        start_pinned = _pin_start
 
     schedule = start
-
-    def start_pinned(self, expires: int, *, slack: int = 0) -> PinTimerHandle:
-        """Like ``start`` (and raises as it does) but the handle cannot be
-        detached (``UnsafeTimerPointer``)."""
-        return start_with(PinTimerHandle, self, expires, slack)
 
     def start_scoped(self, expires: int, f: Callable[[], R], *, slack: int = 0) -> R:
         """Arm, call ``f()``, cancel and wait; returns ``f()``'s result. When it

@@ -4,7 +4,7 @@ never outlives it."""
 
 from __future__ import annotations
 
-from .timer import TimerHandle, TimerTarget, start_with
+from .timer import TimerHandle, starter
 
 __all__ = ["PinTimerHandle", "start_pinned"]
 
@@ -16,6 +16,8 @@ class PinTimerHandle(TimerHandle):
     __slots__ = ()
 
 
-def start_pinned(target: TimerTarget, expires: object, slack: object = 0) -> PinTimerHandle:
-    """Arm ``target``'s timer; see ``HasTimer.start_pinned`` (raises the same)."""
-    return start_with(PinTimerHandle, target, expires, slack)
+start_pinned = starter(
+    PinTimerHandle,
+    """Like ``start`` (and raises as it does) but the handle cannot be
+    detached (``UnsafeTimerPointer``).""",
+)

@@ -45,7 +45,7 @@ __all__ = [
     "TimerPointer",
     "TimerTarget",
     "UnsafeTimerPointer",
-    "start_with",
+    "starter",
 ]
 
 R = TypeVar("R")
@@ -129,7 +129,8 @@ class Timer:
             e = check_ns("expires", expires)
         return e, check_nonneg("slack", slack)
 
-    def _arm(self, handle: TimerHandle, expires: int, slack: int) -> None:
+    def _arm(self, handle: TimerHandle, expires: int, slack: int,
+             _start: Any = _b.py_start, _id: Any = id) -> None:
         """Arm with validated values for ``handle``, made before: an exception
         from here on, or before the caller has the handle, leaves the timer
         stopped (the handle's drop-cancel covers the latter).
@@ -139,11 +140,14 @@ class Timer:
         handle newer than this one, never older.
         """
         self._gen = handle._gen
-        domain = self._domain
         try:
-            if domain is not None:
-                domain.check_open()
-            _b.timer_start(self._c, expires, slack, handle._target)
+            if self._domain is not None:
+                self._domain.check_open()
+            # The core takes its reference on the target if this start
+            # activates the timer; until then the handle holds it.
+            rc = _start(self._c, expires, slack, _id(handle._target))
+            if rc < 0:
+                _b.raise_errno(rc, "start()")
         except BaseException:
             _b.timer_cancel(self._c)
             raise
@@ -397,16 +401,58 @@ class TimerTarget(Protocol):
 
 
 _HK = TypeVar("_HK", bound=TimerHandle)
+_new = object.__new__
+_py_start = _b.py_start
 
 
-def start_with(kind: type[_HK], target: TimerTarget, expires: object, slack: object) -> _HK:
-    """Arm ``target``'s timer and return a ``kind`` handle for it. Raises
-    TypeError/ValueError for bad arguments before anything is armed (the
-    arguments are checked first), and TimerStateError as ``Timer._arm``; the
-    handle is made before the timer is armed (dropping it cancels), and a
-    start that fails leaves the timer stopped."""
-    timer = target._hrt_timer()
-    e, sl = timer._check_start(expires, slack)
-    h = kind(timer, target)
-    timer._arm(h, e, sl)
-    return h
+def starter(kind: type[_HK], doc: str) -> Callable[..., _HK]:
+    """The start function of pointer kind ``kind``,
+    ``start(target, expires, *, slack=0) -> kind``, documented by ``doc``
+    (the pointer kinds' modules make theirs, ``HasTimer`` uses them as its
+    methods).
+
+    It arms ``target``'s timer and returns a ``kind`` handle for it. It
+    raises TypeError/ValueError for bad arguments before anything is armed
+    (the arguments are checked first), and TimerStateError as
+    ``Timer._arm``; the handle is made before the timer is armed (dropping it
+    cancels), and a start that fails leaves the timer stopped. This is the
+    hot path: ``Timer._arm`` and ``TimerHandle.__init__`` are inlined, so
+    the common case (a ``HasTimer`` whose timer exists, int arguments in
+    range) costs one C call and no other Python call.
+    """
+
+    def start(target: TimerTarget, expires: object, *, slack: object = 0) -> _HK:
+        try:
+            timer: Timer = (
+                target._hrt_t  # type: ignore[attr-defined]
+                if type(target)._hrt_startable  # type: ignore[attr-defined]
+                else target._hrt_timer()
+            )
+        except AttributeError:
+            timer = target._hrt_timer()
+        if not (
+            type(expires) is int
+            and type(slack) is int
+            and timer._min_expires <= expires <= INT64_MAX
+            and 0 <= slack <= INT64_MAX
+        ):
+            expires, slack = timer._check_start(expires, slack)
+        h = _new(kind)
+        h._detached = False
+        h._target = target
+        # The handle becomes the newest before the C start (see Timer._arm).
+        h._gen = timer._gen = next(_arm_seq)
+        h._timer = timer
+        try:
+            if timer._domain is not None:
+                timer._domain.check_open()
+            rc = _py_start(timer._c, expires, slack, id(target))
+            if rc < 0:
+                _b.raise_errno(rc, "start()")
+        except BaseException:
+            _b.timer_cancel(timer._c)
+            raise
+        return h
+
+    start.__doc__ = doc
+    return start
