@@ -228,13 +228,12 @@ def test_call_every_with_slack_calls_once_per_interval() -> None:
         if len(seen) > 10:
             raise RuntimeError("called again and again in one expiry run")
 
-    p = PeriodicCall(mc.timer(hrt.TimerMode.REL), 100, fn, ())
-    h = p.start(100, slack=50)          # soft 100, hard 150
+    p = mc.call_every(100, fn, slack=50)  # soft 100, hard 150
     assert mc.advance(120) == 1
     assert seen == [120] and (p.runs, p.overruns) == (1, 0)
     assert (p.timer.soft_expires, p.timer.expires) == (200, 250)
     assert mc.advance(100) == 1 and p.runs == 2
-    del h
+    p.cancel()
 
 
 @pytest.mark.parametrize("hard", [True, False], ids=["HARD", "SOFT"])

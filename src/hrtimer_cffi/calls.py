@@ -1,7 +1,9 @@
 """Plain callables on timers: ``call_later``, ``call_at``, ``call_every``.
 
-Their handles come back detached, as asyncio's do: a discarded handle does not
-cancel the call; ``handle.cancel()`` does. ``slack`` and ``hard`` are
+Each call is one object: the handle it returns (an ``ArcTimerHandle``,
+detached, as asyncio's are: a discarded handle does not cancel the call;
+``handle.cancel()`` does) is also the target its timer calls, so
+``handle.target`` is the handle itself. ``slack`` and ``hard`` are
 keyword-only and never passed to ``fn``; wrap ``fn`` in ``functools.partial``
 for keyword arguments of its own.
 """
@@ -14,6 +16,7 @@ from typing import Any
 
 from . import _binding as _b
 from ._units import (
+    INT64_MAX,
     ClockId,
     TimerMode,
     TimerRestart,
@@ -23,8 +26,7 @@ from ._units import (
     check_ns,
 )
 from .arc import ArcTimerHandle
-from .has_timer import HasTimer, TimerField
-from .timer import CallbackContext, Timer
+from .timer import CallbackContext, Timer, arm_seq
 
 __all__ = ["Call", "PeriodicCall", "call_at", "call_every", "call_later"]
 
@@ -52,61 +54,58 @@ def _timer(domain: Any, mode: TimerMode, clock: ClockId, _getrefcount: Any = sys
     return Timer(mode, clock, _domain=domain)
 
 
-class _Pooled(HasTimer):
-    """A call target that hands its timer back to the pool when it dies."""
+class Call(ArcTimerHandle):
+    """What ``call_later``/``call_at`` return: the detached handle of the
+    call, and the target its timer calls (``target`` is the handle itself):
+    calls ``fn(*args)`` once. What ``fn`` raises goes to
+    ``sys.unraisablehook``. Made by those functions, not by users."""
 
-    def __del__(
-        self, _pool: dict[tuple[int, int], list[Timer]] = _pool, _max: int = _POOL_MAX
-    ) -> None:
-        # (Bound at definition: module globals are gone at exit.)
-        timer = getattr(self, "_hrt_t", None)
-        # The target is dead, so its timer is inactive (the core keeps the
-        # target alive while the timer is active).
-        if timer is None or timer._domain is not None:
-            return
-        free = _pool.setdefault((timer.mode, timer.clock), [])
-        if len(free) < _max:
-            free.append(timer)
+    __slots__ = ("args", "fn")
+    fn: Callable[..., object]
+    args: tuple[Any, ...]
 
+    @property
+    def target(self) -> Call:
+        """The call itself (it is its own target). Never raises."""
+        return self
 
-class Call(_Pooled):
-    """The target of ``call_later``/``call_at``: calls ``fn(*args)`` once.
-    What ``fn`` raises goes to ``sys.unraisablehook``."""
-
-    timer = TimerField()
-
-    def __init__(self, timer: Timer, fn: Callable[..., object], args: tuple[Any, ...]) -> None:
-        TimerField.install(self, timer, replace=True)
-        self.fn = fn
-        self.args = args
+    def _hrt_timer(self) -> Timer:
+        return self._timer
 
     def run(self, ctx: CallbackContext) -> TimerRestart | None:
         """Call ``fn(*args)``; raises what it raises."""
         self.fn(*self.args)
         return None
 
-    def __repr__(self) -> str:
-        return f"<Call {self.fn!r}>"
-
-
-class PeriodicCall(_Pooled):
-    """The target of ``call_every``: calls ``fn(*args)`` every ``interval``
-    without drift. ``runs`` counts calls, ``overruns`` intervals skipped
-    because a call came late; ``runs + overruns`` equals elapsed intervals.
-    If ``fn`` raises, the exception goes to ``sys.unraisablehook`` and the
-    calls stop."""
-
-    timer = TimerField()
-
-    def __init__(
-        self, timer: Timer, interval: int, fn: Callable[..., object], args: tuple[Any, ...]
+    def __del__(
+        self, _pool: dict[tuple[int, int], list[Timer]] = _pool, _max: int = _POOL_MAX
     ) -> None:
-        TimerField.install(self, timer, replace=True)
-        self.interval = interval
-        self.fn = fn
-        self.args = args
-        self.runs = 0
-        self.overruns = 0
+        # Detached: dropping it never cancels. The call is dead, so its timer
+        # is inactive (the core keeps the call alive while it is armed): the
+        # timer goes back to the pool. (Bound at definition: module globals
+        # are gone at exit.)
+        timer = getattr(self, "_timer", None)
+        if timer is None or timer._domain is not None:
+            return
+        free = _pool.setdefault((timer.mode, timer.clock), [])
+        if len(free) < _max:
+            free.append(timer)
+
+    def __repr__(self) -> str:
+        return f"<Call {self._timer._state()} {self.fn!r}>"
+
+
+class PeriodicCall(Call):
+    """What ``call_every`` returns: the detached handle of the call, and its
+    target; calls ``fn(*args)`` every ``interval`` ns without drift. ``runs``
+    counts calls, ``overruns`` intervals skipped because a call came late;
+    ``runs + overruns`` equals elapsed intervals. If ``fn`` raises, the
+    exception goes to ``sys.unraisablehook`` and the calls stop."""
+
+    __slots__ = ("interval", "overruns", "runs")
+    interval: int
+    runs: int
+    overruns: int
 
     def run(self, ctx: CallbackContext) -> TimerRestart:
         """Call ``fn(*args)``, forward by whole intervals, restart; raises what
@@ -120,7 +119,10 @@ class PeriodicCall(_Pooled):
         return TimerRestart.RESTART
 
     def __repr__(self) -> str:
-        return f"<PeriodicCall every {self.interval} ns {self.fn!r} runs={self.runs}>"
+        return (
+            f"<PeriodicCall {self._timer._state()} every {self.interval} ns {self.fn!r} "
+            f"runs={self.runs}>"
+        )
 
 
 _CALL_MODES = {
@@ -145,7 +147,7 @@ def check_fn(fn: object) -> None:
 
 def call_later(
     delay: int, fn: Callable[..., object], *args: Any, slack: int = 0, hard: bool = False
-) -> ArcTimerHandle:
+) -> Call:
     """Call ``fn(*args)`` once, ``delay`` ns from now (MONOTONIC).
 
     ``hard=True`` runs it on the expiry thread (lowest latency; keep it short).
@@ -163,7 +165,7 @@ def call_at(
     clock: ClockId = ClockId.MONOTONIC,
     slack: int = 0,
     hard: bool = False,
-) -> ArcTimerHandle:
+) -> Call:
     """Call ``fn(*args)`` once at absolute ``when`` ns on ``clock`` (an absolute
     REALTIME call follows wall-clock jumps); a time already past calls it at
     once. Returns a detached handle. Raises TypeError/ValueError before arming
@@ -179,11 +181,12 @@ def call_every(
     *args: Any,
     slack: int = 0,
     hard: bool = False,
-) -> ArcTimerHandle:
+) -> PeriodicCall:
     """Call ``fn(*args)`` every ``interval`` ns, first one interval from now,
     drift-free (the expiry is forwarded by whole intervals, never re-based on
     the late wake-up). If ``fn`` raises, the calls stop. Returns a detached
-    handle; ``handle.target`` is the ``PeriodicCall`` with ``runs``/``overruns``.
+    handle, a ``PeriodicCall`` with ``runs``/``overruns`` (``handle.target``
+    is the handle itself).
     Raises TypeError/ValueError before arming for a non-int or non-positive
     interval, a non-int or negative slack, a non-bool ``hard``, or a
     non-callable fn.
@@ -193,40 +196,72 @@ def call_every(
 
 # The implementations, shared with testing.ManualClock (domain: its base).
 
+_new = object.__new__
+_py_start = _b.py_start
+
+
+def _arm(call: Call, timer: Timer, fn: Callable[..., object], args: tuple[Any, ...],
+         expires: int, slack: int) -> Call:
+    """Arm ``timer`` (inactive) with checked arguments for the new ``call``
+    (its handle and target, detached); a start that fails leaves the timer
+    stopped."""
+    call._detached = True
+    call._gen = timer._gen = next(arm_seq)
+    call._timer = timer
+    call.fn = fn
+    call.args = args
+    domain = timer._domain
+    try:
+        if domain is not None:
+            domain.check_open()
+        rc = _py_start(timer._c, expires, slack, id(call))
+        if rc < 0:
+            _b.raise_errno(rc, "start()")
+    except BaseException:
+        _b.timer_cancel(timer._c)
+        raise
+    return call
+
 
 def later(
     domain: Any, delay: object, fn: Callable[..., object], args: tuple[Any, ...],
-    slack: int, hard: bool,
-) -> ArcTimerHandle:
+    slack: object, hard: bool,
+) -> Call:
     """``call_later`` on ``domain`` (None: the real base)."""
-    d = check_nonneg("delay", delay)
-    check_fn(fn)
-    target = Call(_timer(domain, _mode(hard, True), ClockId.MONOTONIC), fn, args)
-    return _detached(target.start(d, slack=slack))
+    if type(delay) is not int or not 0 <= delay <= INT64_MAX:
+        delay = check_nonneg("delay", delay)
+    if type(slack) is not int or not 0 <= slack <= INT64_MAX:
+        slack = check_nonneg("slack", slack)
+    if not callable(fn):
+        check_fn(fn)
+    timer = _timer(domain, _mode(hard, True), ClockId.MONOTONIC)
+    return _arm(_new(Call), timer, fn, args, delay, slack)
 
 
 def at(
     domain: Any, when: object, fn: Callable[..., object], args: tuple[Any, ...],
-    clock: object, slack: int, hard: bool,
-) -> ArcTimerHandle:
+    clock: object, slack: object, hard: bool,
+) -> Call:
     """``call_at`` on ``domain`` (None: the real base)."""
     w = check_ns("when", when)
+    sl = check_nonneg("slack", slack)
     check_fn(fn)
-    target = Call(_timer(domain, _mode(hard, False), check_clock(clock)), fn, args)
-    return _detached(target.start(w, slack=slack))
+    timer = _timer(domain, _mode(hard, False), check_clock(clock))
+    return _arm(_new(Call), timer, fn, args, w, sl)
 
 
 def every(
     domain: Any, interval: object, fn: Callable[..., object], args: tuple[Any, ...],
-    slack: int, hard: bool,
-) -> ArcTimerHandle:
+    slack: object, hard: bool,
+) -> PeriodicCall:
     """``call_every`` on ``domain`` (None: the real base)."""
     i = check_interval("interval", interval)
+    sl = check_nonneg("slack", slack)
     check_fn(fn)
-    target = PeriodicCall(_timer(domain, _mode(hard, True), ClockId.MONOTONIC), i, fn, args)
-    return _detached(target.start(i, slack=slack))
-
-
-def _detached(handle: ArcTimerHandle) -> ArcTimerHandle:
-    handle.detach()
-    return handle
+    timer = _timer(domain, _mode(hard, True), ClockId.MONOTONIC)
+    p: PeriodicCall = _new(PeriodicCall)
+    p.interval = i
+    p.runs = 0
+    p.overruns = 0
+    _arm(p, timer, fn, args, i, sl)
+    return p

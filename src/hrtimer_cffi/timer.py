@@ -53,7 +53,7 @@ R = TypeVar("R")
 # Every handle gets the next number when it is made, before its start arms
 # the timer; the timer remembers the number of its newest start (see
 # TimerHandle: only the newest handle cancels on drop).
-_arm_seq = itertools.count(1)
+arm_seq = itertools.count(1)
 
 
 def _refuse_copy(self: object, protocol: object = None) -> Any:
@@ -296,7 +296,7 @@ class TimerHandle:
         self._detached = False
         self._target = target
         # Taken before the start that makes this handle arms the timer.
-        self._gen = next(_arm_seq)
+        self._gen = next(arm_seq)
         self._timer = timer
 
     @property
@@ -441,7 +441,7 @@ def starter(kind: type[_HK], doc: str) -> Callable[..., _HK]:
         h._detached = False
         h._target = target
         # The handle becomes the newest before the C start (see Timer._arm).
-        h._gen = timer._gen = next(_arm_seq)
+        h._gen = timer._gen = next(arm_seq)
         h._timer = timer
         try:
             if timer._domain is not None:
