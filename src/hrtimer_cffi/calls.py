@@ -91,7 +91,7 @@ class Call(_Pooled):
 
 class PeriodicCall(_Pooled):
     """The target of ``call_every``: calls ``fn(*args)`` every ``interval``
-    without drift. ``runs`` counts calls, ``overruns`` intervals skipped
+    (int ns) without drift. ``runs`` counts calls, ``overruns`` intervals skipped
     because a call came late; ``runs + overruns`` equals elapsed intervals.
     If ``fn`` raises, the exception goes to ``sys.unraisablehook`` and the
     calls stop."""
@@ -148,10 +148,13 @@ def call_later(
 ) -> ArcTimerHandle:
     """Call ``fn(*args)`` once, ``delay`` ns from now (MONOTONIC).
 
-    ``hard=True`` runs it on the expiry thread (lowest latency; keep it short).
-    Returns a detached handle. Raises TypeError/ValueError before arming for a
-    non-int or negative delay or slack (or one outside int64), a non-bool
-    ``hard``, or a non-callable fn.
+    ``delay`` and ``slack`` are durations: int ns (``ms(5)``, not ``5``) or
+    a ``datetime.timedelta``. ``slack`` (>= 0) lets the call run up to that
+    much later, so wake-ups can coalesce. ``hard=True`` runs it on the
+    expiry thread (lowest latency; keep it short). Returns a detached
+    handle. Raises TypeError/ValueError before arming for a delay or slack
+    that is neither int nor timedelta, negative, or outside int64, a
+    non-bool ``hard``, or a non-callable fn.
     """
     return later(None, delay, fn, args, slack, hard)
 
@@ -164,11 +167,15 @@ def call_at(
     slack: int = 0,
     hard: bool = False,
 ) -> ArcTimerHandle:
-    """Call ``fn(*args)`` once at absolute ``when`` ns on ``clock`` (an absolute
-    REALTIME call follows wall-clock jumps); a time already past calls it at
-    once. Returns a detached handle. Raises TypeError/ValueError before arming
-    for a non-int ``when`` or slack (or one outside int64), a negative slack,
-    an unknown clock, a non-bool ``hard``, or a non-callable fn.
+    """Call ``fn(*args)`` once at ``when``, an absolute time in int ns on
+    ``clock`` (e.g. ``now() + ms(5)``; an absolute REALTIME call follows
+    wall-clock jumps). A time already past calls it at once: ``call_at(ms(5),
+    fn)`` is 5 ms after the clock's zero, long past, so it runs now; a delay
+    is ``call_later``. ``slack``: ns (>= 0) or a timedelta, as in
+    ``call_later``. Returns a detached handle. Raises TypeError/ValueError
+    before arming for a non-int ``when`` (a timedelta included: it is a
+    duration) or one outside int64, a bad or negative slack, an unknown
+    clock, a non-bool ``hard``, or a non-callable fn.
     """
     return at(None, when, fn, args, clock, slack, hard)
 
@@ -182,11 +189,13 @@ def call_every(
 ) -> ArcTimerHandle:
     """Call ``fn(*args)`` every ``interval`` ns, first one interval from now,
     drift-free (the expiry is forwarded by whole intervals, never re-based on
-    the late wake-up). If ``fn`` raises, the calls stop. Returns a detached
-    handle; ``handle.target`` is the ``PeriodicCall`` with ``runs``/``overruns``.
-    Raises TypeError/ValueError before arming for a non-int or non-positive
-    interval, a non-int or negative slack, a non-bool ``hard``, or a
-    non-callable fn.
+    the late wake-up). ``interval`` (> 0) and ``slack`` (>= 0, as in
+    ``call_later``) are int ns or a ``datetime.timedelta``. If ``fn`` raises,
+    the calls stop. Returns a detached handle; ``handle.target`` is the
+    ``PeriodicCall`` with ``runs``/``overruns``. Raises TypeError/ValueError
+    before arming for an interval or slack that is neither int nor
+    timedelta, out of range (interval <= 0, slack < 0, outside int64), a
+    non-bool ``hard``, or a non-callable fn.
     """
     return every(None, interval, fn, args, slack, hard)
 

@@ -43,16 +43,46 @@ class TimerField:
     ``timer = TimerField(mode=TimerMode.REL, clock=ClockId.MONOTONIC)``: each
     instance gets its own ``Timer``, created on first access (thread-safe:
     concurrent first accesses see one timer). The attribute is read-only.
-    Raises TypeError/ValueError for a bad mode or clock, when the class is
+
+    The keywords ``hard`` and ``absolute`` say what the mode bits say, as the
+    ``call_*`` functions' ``hard=True`` does: ``TimerField(hard=True)`` is
+    ``TimerField(mode=TimerMode.REL | TimerMode.HARD)``, and
+    ``absolute=True`` makes it ``ABS`` (``start(expires)`` then takes an
+    absolute time in ns on ``clock``, never a delay). Without ``mode`` the
+    timer is ``REL`` and SOFT. With both, they must agree: ``hard=True``
+    adds ``HARD`` to a mode with neither ``HARD`` nor ``SOFT``. Raises
+    TypeError/ValueError for a bad mode or clock, a non-bool ``hard`` or
+    ``absolute``, or one that contradicts ``mode``, when the class is
     defined.
     """
 
     __slots__ = ("clock", "mode", "name")
 
     def __init__(
-        self, mode: TimerMode = TimerMode.REL, clock: ClockId = ClockId.MONOTONIC
+        self,
+        mode: TimerMode | None = None,
+        clock: ClockId = ClockId.MONOTONIC,
+        *,
+        hard: bool | None = None,
+        absolute: bool | None = None,
     ) -> None:
-        self.mode = check_mode(mode)
+        m = TimerMode.REL if mode is None else check_mode(mode)
+        for key, flag in (("hard", hard), ("absolute", absolute)):
+            if flag is not None and not isinstance(flag, bool):
+                raise TypeError(f"{key} must be a bool or None, got {type(flag).__name__}")
+        # A mode without HARD or SOFT leaves it open (SOFT by default); one
+        # without REL is ABS (its value is 0).
+        if hard is not None:
+            if m & (TimerMode.SOFT if hard else TimerMode.HARD):
+                raise ValueError(f"hard={hard} contradicts mode={m!r}")
+            if hard:
+                m |= TimerMode.HARD
+        if absolute is not None:
+            if mode is not None and bool(m & TimerMode.REL) is absolute:
+                raise ValueError(f"absolute={absolute} contradicts mode={m!r}")
+            if absolute:
+                m &= ~TimerMode.REL
+        self.mode = check_mode(m)
         self.clock = check_clock(clock)
         self.name = ""
 
@@ -155,12 +185,17 @@ class HasTimer:
         return timer
 
     def start(self, expires: int, *, slack: int = 0) -> ArcTimerHandle:
-        """Arm the timer (re-arm if armed): ``expires`` ns, relative or absolute
-        by the timer's mode, firing within ``[expires, expires + slack]``.
+        """Arm the timer (re-arm if armed), firing within ``[expires, expires +
+        slack]``. ``expires``: on a REL timer a delay, int ns (``ms(5)``, not
+        ``5``) or a ``datetime.timedelta``; on an ABS timer an absolute time
+        in int ns on its clock (``now() + ms(5)``; ``ms(5)`` alone is 5 ms
+        after the clock's zero, long past: it fires at once). ``slack``: ns
+        (>= 0) or a timedelta.
 
         Returns a shared handle. Raises TypeError/ValueError for bad input
-        (non-int, negative relative expiry or slack, outside int64; a class
-        without TimerField or run), before anything is armed; TimerStateError
+        (a wrong type, a timedelta as an absolute expiry, a negative relative
+        expiry or slack, outside int64; a class without TimerField or run),
+        before anything is armed; TimerStateError
         after interpreter exit has stopped the core or once the timer's
         ManualClock is gone. A start that raises after the arguments were
         checked (an asynchronous exception too) leaves the timer stopped.
@@ -170,12 +205,13 @@ class HasTimer:
     schedule = start
 
     def start_pinned(self, expires: int, *, slack: int = 0) -> PinTimerHandle:
-        """Like ``start`` (and raises as it does) but the handle cannot be
-        detached (``UnsafeTimerPointer``)."""
+        """Like ``start`` (same ``expires`` and ``slack``; raises as it does)
+        but the handle cannot be detached (``UnsafeTimerPointer``)."""
         return start_with(PinTimerHandle, self, expires, slack)
 
     def start_scoped(self, expires: int, f: Callable[[], R], *, slack: int = 0) -> R:
-        """Arm, call ``f()``, cancel and wait; returns ``f()``'s result. When it
+        """Arm (``expires``, ``slack``: as ``start``), call ``f()``, cancel and
+        wait; returns ``f()``'s result. When it
         returns (or raises) the timer is inactive and its callback not running.
         Raises as ``start`` (and TypeError for a non-callable ``f``) before
         arming; re-raises what ``f`` raises, after the timer is dead."""
@@ -186,9 +222,9 @@ class HasTimer:
     def scoped(
         self, expires: int, *, slack: int = 0
     ) -> AbstractContextManager[PinTimerHandle]:
-        """Context manager form of ``start_scoped``: armed on entering, dead after
-        the block; yields the pinned handle. Raises as ``start``, at this call,
-        before arming."""
+        """Context manager form of ``start_scoped`` (``expires``, ``slack``: as
+        ``start``): armed on entering, dead after the block; yields the pinned
+        handle. Raises as ``start``, at this call, before arming."""
         return Scope(self, expires, slack)
 
 
