@@ -339,6 +339,23 @@ def test_a_duration_refuses_bool_and_float_and_names_timedelta() -> None:
         hrt.sleep("5")  # type: ignore[arg-type]
 
 
+def test_latency_recorder_wait_takes_a_timedelta() -> None:
+    # A timeout in seconds (as threading's), so a timedelta is the same
+    # duration; rounded up to poll()'s milliseconds, never down.
+    rec = hrt.LatencyRecorder(1)
+    try:
+        t0 = time.monotonic_ns()
+        assert rec.wait(timedelta(milliseconds=30, microseconds=1)) is False
+        assert time.monotonic_ns() - t0 >= hrt.ms(30)
+        assert rec.wait(timedelta(0)) is False
+        with pytest.raises(ValueError, match="timeout must be at most"):
+            rec.wait(timedelta(days=25))
+        rec.start(hrt.us(10))
+        assert rec.wait(timedelta(seconds=5)) is True
+    finally:
+        rec.close()
+
+
 # -- absolute times: a timedelta is a TypeError, before anything is armed.
 
 TD = timedelta(milliseconds=5)
