@@ -205,13 +205,14 @@ class HasTimer:
     schedule = start
 
     def start_pinned(self, expires: int, *, slack: int = 0) -> PinTimerHandle:
-        """Like ``start`` (same ``expires`` and ``slack``; raises as it does)
-        but the handle cannot be detached (``UnsafeTimerPointer``)."""
+        """Like ``start`` (``expires``, ``slack``: ns or a timedelta, as there;
+        raises as it does) but the handle cannot be detached
+        (``UnsafeTimerPointer``)."""
         return start_with(PinTimerHandle, self, expires, slack)
 
     def start_scoped(self, expires: int, f: Callable[[], R], *, slack: int = 0) -> R:
-        """Arm (``expires``, ``slack``: as ``start``), call ``f()``, cancel and
-        wait; returns ``f()``'s result. When it
+        """Arm (``expires``, ``slack``: ns or a timedelta, as in ``start``),
+        call ``f()``, cancel and wait; returns ``f()``'s result. When it
         returns (or raises) the timer is inactive and its callback not running.
         Raises as ``start`` (and TypeError for a non-callable ``f``) before
         arming; re-raises what ``f`` raises, after the timer is dead."""
@@ -222,9 +223,10 @@ class HasTimer:
     def scoped(
         self, expires: int, *, slack: int = 0
     ) -> AbstractContextManager[PinTimerHandle]:
-        """Context manager form of ``start_scoped`` (``expires``, ``slack``: as
-        ``start``): armed on entering, dead after the block; yields the pinned
-        handle. Raises as ``start``, at this call, before arming."""
+        """Context manager form of ``start_scoped`` (``expires``, ``slack``: ns
+        or a timedelta, as in ``start``): armed on entering, dead after the
+        block; yields the pinned handle. Raises as ``start``, at this call,
+        before arming."""
         return Scope(self, expires, slack)
 
 
