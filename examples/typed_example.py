@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
 import hrtimer_cffi as hrt
 from hrtimer_cffi.testing import ManualClock
@@ -114,12 +115,12 @@ def introspection_and_forward() -> None:
 
 def manual_clock() -> None:
     mc = ManualClock()
-    hb = Heartbeat(period=100, beats=3)
+    hb = Heartbeat(period=hrt.us(100), beats=3)
     mc.attach(hb)
-    handle = hb.start(100)
-    assert mc.advance(100) == 1 and mc.advance(250) == 1
-    assert hb.missed == 1                # one period skipped at 350
-    assert mc.advance(50) == 1 and hb.done.is_set()
+    handle = hb.start(hrt.us(100))
+    assert mc.advance(hrt.us(100)) == 1 and mc.advance(hrt.us(250)) == 1
+    assert hb.missed == 1                # one period skipped at 350 us
+    assert mc.advance(hrt.us(50)) == 1 and hb.done.is_set()
     del handle
 
 
@@ -143,6 +144,7 @@ def plain_callables() -> None:
 
 def sleeping_and_errors() -> None:
     hrt.sleep(hrt.us(200))
+    hrt.sleep(timedelta(microseconds=200))   # a duration may be a timedelta
     late: int = hrt.sleep_until(hrt.now() + hrt.ms(1))
     assert late >= 0
     try:

@@ -40,7 +40,10 @@ armed; ``TimerStateError`` (an ``HrTimerError`` and a ``RuntimeError``) for
 what the timer's state forbids; an exception in a callback goes to
 ``sys.unraisablehook`` and that timer is not restarted.
 
-Times are int nanoseconds; see ``now``, ``us``, ``ms``, ``s``.
+Times are int nanoseconds; see ``now``, ``us``, ``ms``, ``s``. A duration
+(delay, interval, slack, sleep) may also be a ``datetime.timedelta``; an
+absolute time (``call_at``, ``sleep_until``, an ABS timer's expiry) is int ns
+on its clock only.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ from __future__ import annotations
 import enum
 import math
 import operator
-from typing import SupportsIndex, cast
+from datetime import timedelta
+from typing import SupportsIndex, TypeAlias, cast
 
 from . import _binding as _b
 
@@ -22,6 +23,11 @@ __all__ = [
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
+# What a duration (a delay, interval, slack, relative expiry, sleep) takes:
+# int nanoseconds, or a timedelta, converted exactly. An absolute time is int
+# nanoseconds only: a timedelta is not a time on a clock.
+Duration: TypeAlias = int | timedelta
+
 
 class ClockId(enum.IntEnum):
     """The clocks a timer can run on; values equal Linux ``clockid_t``.
@@ -36,7 +42,10 @@ class ClockId(enum.IntEnum):
 class TimerMode(enum.IntFlag):
     """Timer mode bits, with Linux's values.
 
-    ``ABS``/``REL``: how ``start(expires)`` reads ``expires``. ``HARD``: the
+    ``ABS``/``REL``: how ``start(expires)`` reads ``expires``: ``REL``, a delay
+    (int ns or a timedelta); ``ABS``, an absolute time in int ns on the
+    timer's clock (``now() + ms(5)``; ``ms(5)`` alone is long past, so the
+    timer fires at once). ``HARD``: the
     callback runs on the core's expiry thread (lowest latency). ``SOFT`` (the
     default): it runs on a separate dispatch thread, so a slow callback never
     delays a HARD one. ``PINNED`` is rejected (whatever takes a mode raises
@@ -61,39 +70,69 @@ class TimerRestart(enum.IntEnum):
     RESTART = 1
 
 
+_NS_PER_S = 1_000_000_000
+
+
+def _coerce(name: str, value: object, duration: bool) -> int:
+    """``value`` (not an exact int) as an int: any integer type but bool; for
+    a duration, a timedelta too. Raises TypeError otherwise."""
+    if isinstance(value, timedelta):
+        if duration:
+            # days, seconds, microseconds are ints: exact, no float rounding.
+            return (value.days * 86_400 + value.seconds) * _NS_PER_S + value.microseconds * 1_000
+        raise TypeError(
+            f"{name} is an absolute time (int nanoseconds on its clock), got the duration "
+            f"{value!r}; for a time that far from now pass now + ns, e.g. "
+            "hrtimer_cffi.now() + hrtimer_cffi.ms(5)"
+        )
+    # Any integer type (numpy's too) but bool; never a float.
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+        hint = "convert with hrtimer_cffi.us/ms/s" if isinstance(value, float) else ""
+        if duration:
+            hint += ("; " if hint else "") + "a datetime.timedelta is taken too"
+        raise TypeError(
+            f"{name} must be an int of nanoseconds, got {type(value).__name__} {value!r}"
+            + (f" ({hint})" if hint else "")
+        )
+    return operator.index(cast(SupportsIndex, value))
+
+
 def _int_ns(name: str, value: object) -> int:
     if type(value) is not int:
-        # Any integer type (numpy's too) but bool; never a float.
-        if isinstance(value, bool) or not hasattr(type(value), "__index__"):
-            raise TypeError(
-                f"{name} must be an int of nanoseconds, got {type(value).__name__} {value!r}"
-                + (" (convert with hrtimer_cffi.us/ms/s)" if isinstance(value, float) else "")
-            )
-        value = operator.index(cast(SupportsIndex, value))
+        value = _coerce(name, value, False)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(f"{name} must fit in int64 nanoseconds, got {value}")
+    return value
+
+
+def _duration_ns(name: str, value: object) -> int:
+    if type(value) is not int:
+        value = _coerce(name, value, True)
     if not INT64_MIN <= value <= INT64_MAX:
         raise ValueError(f"{name} must fit in int64 nanoseconds, got {value}")
     return value
 
 
 def check_ns(name: str, value: object) -> int:
-    """Validate an int64 nanosecond value (any sign): TypeError for a non-int
-    (bool and float included), ValueError outside int64."""
+    """Validate an absolute time, int64 nanoseconds (any sign): TypeError for
+    a non-int (bool, float and timedelta included), ValueError outside int64."""
     return _int_ns(name, value)
 
 
 def check_nonneg(name: str, value: object) -> int:
-    """Validate a non-negative int64 nanosecond value; raises as ``check_ns``,
-    and ValueError below 0."""
-    v = _int_ns(name, value)
+    """Validate a duration >= 0: int64 nanoseconds or a ``datetime.timedelta``
+    (converted exactly). TypeError for another type (bool and float
+    included), ValueError below 0 or outside int64."""
+    v = _duration_ns(name, value)
     if v < 0:
         raise ValueError(f"{name} must be >= 0 ns, got {v}")
     return v
 
 
 def check_interval(name: str, value: object) -> int:
-    """Validate a positive int64 nanosecond interval; raises as ``check_ns``,
-    and ValueError at or below 0."""
-    v = _int_ns(name, value)
+    """Validate a duration > 0 (an interval), as ``check_nonneg``; ValueError
+    at or below 0."""
+    v = _duration_ns(name, value)
     if v <= 0:
         raise ValueError(f"{name} must be > 0 ns, got {v}")
     return v

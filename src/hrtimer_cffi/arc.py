@@ -25,15 +25,19 @@ class ArcTimerHandle(TimerHandle):
 
 start = starter(
     ArcTimerHandle,
-    """Arm the timer (re-arm if armed): ``expires`` ns, relative or absolute
-    by the timer's mode, firing within ``[expires, expires + slack]``
-    (``slack`` ns).
+    """Arm the timer (re-arm if armed), firing within ``[expires, expires +
+    slack]``. ``expires``: on a REL timer a delay, int ns (``ms(5)``, not
+    ``5``) or a ``datetime.timedelta``; on an ABS timer an absolute time in
+    int ns on its clock (``now() + ms(5)``; ``ms(5)`` alone is 5 ms after the
+    clock's zero, long past: it fires at once). ``slack``: ns (>= 0) or a
+    timedelta.
 
-    Returns a shared handle. Raises TypeError/ValueError for bad input
-    (non-int, negative relative expiry or slack, outside int64; a class
-    without TimerField or run), before anything is armed; TimerStateError
-    after interpreter exit has stopped the core or once the timer's
-    ManualClock is gone. A start that raises after the arguments were
-    checked (an asynchronous exception too) leaves the timer stopped.
+    Returns a shared handle. Raises TypeError/ValueError for bad input (a
+    wrong type, a timedelta as an absolute expiry, a negative relative expiry
+    or slack, outside int64; a class without TimerField or run), before
+    anything is armed; TimerStateError after interpreter exit has stopped the
+    core or once the timer's ManualClock is gone. A start that raises after
+    the arguments were checked (an asynchronous exception too) leaves the
+    timer stopped.
     """,
 )

@@ -18,6 +18,7 @@ from . import _binding as _b
 from ._units import (
     INT64_MAX,
     ClockId,
+    Duration,
     TimerMode,
     TimerRestart,
     check_clock,
@@ -146,14 +147,18 @@ def check_fn(fn: object) -> None:
 
 
 def call_later(
-    delay: int, fn: Callable[..., object], *args: Any, slack: int = 0, hard: bool = False
+    delay: Duration, fn: Callable[..., object], *args: Any, slack: Duration = 0,
+    hard: bool = False,
 ) -> Call:
     """Call ``fn(*args)`` once, ``delay`` ns from now (MONOTONIC).
 
-    ``hard=True`` runs it on the expiry thread (lowest latency; keep it short).
-    Returns a detached handle. Raises TypeError/ValueError before arming for a
-    non-int or negative delay or slack (or one outside int64), a non-bool
-    ``hard``, or a non-callable fn.
+    ``delay`` and ``slack`` are durations: int ns (``ms(5)``, not ``5``) or
+    a ``datetime.timedelta``. ``slack`` (>= 0) lets the call run up to that
+    much later, so wake-ups can coalesce. ``hard=True`` runs it on the
+    expiry thread (lowest latency; keep it short). Returns a detached
+    handle. Raises TypeError/ValueError before arming for a delay or slack
+    that is neither int nor timedelta, negative, or outside int64, a
+    non-bool ``hard``, or a non-callable fn.
     """
     return later(None, delay, fn, args, slack, hard)
 
@@ -163,33 +168,38 @@ def call_at(
     fn: Callable[..., object],
     *args: Any,
     clock: ClockId = ClockId.MONOTONIC,
-    slack: int = 0,
+    slack: Duration = 0,
     hard: bool = False,
 ) -> Call:
-    """Call ``fn(*args)`` once at absolute ``when`` ns on ``clock`` (an absolute
-    REALTIME call follows wall-clock jumps); a time already past calls it at
-    once. Returns a detached handle. Raises TypeError/ValueError before arming
-    for a non-int ``when`` or slack (or one outside int64), a negative slack,
-    an unknown clock, a non-bool ``hard``, or a non-callable fn.
+    """Call ``fn(*args)`` once at ``when``, an absolute time in int ns on
+    ``clock`` (e.g. ``now() + ms(5)``; an absolute REALTIME call follows
+    wall-clock jumps). A time already past calls it at once: ``call_at(ms(5),
+    fn)`` is 5 ms after the clock's zero, long past, so it runs now; a delay
+    is ``call_later``. ``slack``: ns (>= 0) or a timedelta, as in
+    ``call_later``. Returns a detached handle. Raises TypeError/ValueError
+    before arming for a non-int ``when`` (a timedelta included: it is a
+    duration) or one outside int64, a bad or negative slack, an unknown
+    clock, a non-bool ``hard``, or a non-callable fn.
     """
     return at(None, when, fn, args, clock, slack, hard)
 
 
 def call_every(
-    interval: int,
+    interval: Duration,
     fn: Callable[..., object],
     *args: Any,
-    slack: int = 0,
+    slack: Duration = 0,
     hard: bool = False,
 ) -> PeriodicCall:
     """Call ``fn(*args)`` every ``interval`` ns, first one interval from now,
     drift-free (the expiry is forwarded by whole intervals, never re-based on
-    the late wake-up). If ``fn`` raises, the calls stop. Returns a detached
-    handle, a ``PeriodicCall`` with ``runs``/``overruns`` (``handle.target``
-    is the handle itself).
-    Raises TypeError/ValueError before arming for a non-int or non-positive
-    interval, a non-int or negative slack, a non-bool ``hard``, or a
-    non-callable fn.
+    the late wake-up). ``interval`` (> 0) and ``slack`` (>= 0, as in
+    ``call_later``) are int ns or a ``datetime.timedelta``. If ``fn`` raises,
+    the calls stop. Returns a detached handle, a ``PeriodicCall`` with
+    ``runs``/``overruns`` (``handle.target`` is the handle itself). Raises
+    TypeError/ValueError before arming for an interval or slack that is
+    neither int nor timedelta, out of range (interval <= 0, slack < 0,
+    outside int64), a non-bool ``hard``, or a non-callable fn.
     """
     return every(None, interval, fn, args, slack, hard)
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 import operator
 import select
+from datetime import timedelta
 from typing import Any, SupportsIndex, cast
 
 from . import _binding as _b
 from ._binding import CData
 from ._units import (
     ClockId,
+    Duration,
     TimerMode,
     check_nonneg,
     check_ns,
@@ -42,14 +44,22 @@ def _check_count(name: str, value: object, minimum: int, maximum: int = 2**63 - 
 
 
 def _poll_ms(timeout: object) -> int | None:
-    """``timeout`` seconds (None: forever) as poll()'s milliseconds."""
+    """``timeout`` seconds or a timedelta (None: forever) as poll()'s
+    milliseconds, rounded up."""
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be seconds or None, got {type(timeout).__name__}")
-    if not math.isfinite(timeout):
-        raise ValueError(f"timeout must be finite seconds or None (wait forever), got {timeout}")
-    ms = max(0, math.ceil(timeout * 1000))
+    if isinstance(timeout, timedelta):
+        ms = max(0, -(-timeout // timedelta(milliseconds=1)))
+    else:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise TypeError(
+                f"timeout must be seconds, a timedelta or None, got {type(timeout).__name__}"
+            )
+        if not math.isfinite(timeout):
+            raise ValueError(
+                f"timeout must be finite seconds or None (wait forever), got {timeout}"
+            )
+        ms = max(0, math.ceil(timeout * 1000))
     if ms > _FD_MAX:
         raise ValueError(
             f"timeout must be at most {_FD_MAX // 1000} s or None (wait forever), got {timeout}"
@@ -90,9 +100,11 @@ class CTimer(Timer):
     def _callback(self) -> tuple[CData, CData]:
         return (self._fn, self._data)
 
-    def start(self, expires: int, *, slack: int = 0) -> None:
-        """Arm (re-arm if armed); relative or absolute by the mode. Raises
-        TypeError/ValueError for bad input, before arming."""
+    def start(self, expires: Duration, *, slack: Duration = 0) -> None:
+        """Arm (re-arm if armed) to fire within ``[expires, expires + slack]``.
+        ``expires``: REL mode, a delay in ns (>= 0) or a timedelta; ABS mode, an
+        absolute time in int ns on the clock. ``slack``: ns (>= 0) or a
+        timedelta. Raises TypeError/ValueError for bad input, before arming."""
         if self.mode & TimerMode.REL:
             e = check_nonneg("expires (relative)", expires)
         else:
@@ -114,8 +126,9 @@ class _Builtin:
     timer: CTimer
     __reduce_ex__ = _refuse_copy
 
-    def start(self, expires: int, *, slack: int = 0) -> None:
-        """Arm the timer; raises as ``CTimer.start``."""
+    def start(self, expires: Duration, *, slack: Duration = 0) -> None:
+        """Arm the timer (``expires`` and ``slack`` as ``CTimer.start``: ns or
+        a timedelta); raises as it does."""
         self.timer.start(expires, slack=slack)
 
     def cancel(self) -> bool:
@@ -125,8 +138,8 @@ class _Builtin:
 
 class LatencyRecorder(_Builtin):
     """Measures callback lateness in C: each expiry records ``now - expires``
-    (ns) until ``capacity`` samples; periodic when ``interval`` > 0 (drift-free,
-    overruns counted). Raises TypeError/ValueError for bad arguments
+    (ns) until ``capacity`` samples; periodic when ``interval`` (ns, or a
+    timedelta) > 0 (drift-free, overruns counted). Raises TypeError/ValueError for bad arguments
     (``capacity`` from 1 to ``MAX_CAPACITY``), MemoryError if the buffer
     cannot be allocated."""
 
@@ -136,7 +149,7 @@ class LatencyRecorder(_Builtin):
         self,
         capacity: int,
         *,
-        interval: int = 0,
+        interval: Duration = 0,
         mode: TimerMode = _HARD_REL,
         clock: ClockId = ClockId.MONOTONIC,
     ) -> None:
@@ -160,10 +173,11 @@ class LatencyRecorder(_Builtin):
         """Intervals skipped by a periodic recorder."""
         return int(self._rec.overruns)
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait until the buffer is full; False on timeout (seconds; None:
-        forever). Raises TypeError for a non-number, ValueError for a
-        non-finite timeout or one beyond poll()'s range (~24.8 days)."""
+    def wait(self, timeout: float | timedelta | None = None) -> bool:
+        """Wait until the buffer is full; False on timeout (seconds, as
+        ``threading.Event.wait``, or a timedelta; None: forever). Raises
+        TypeError for another type, ValueError for a non-finite timeout or
+        one beyond poll()'s range (~24.8 days)."""
         ms = _poll_ms(timeout)
         if self.count >= self.capacity:
             return True
@@ -209,13 +223,13 @@ class LatencyRecorder(_Builtin):
 
 
 class ExpiryCounter(_Builtin):
-    """Counts expiries in C; periodic when ``interval`` > 0, stopping after
-    ``limit`` runs when ``limit`` > 0."""
+    """Counts expiries in C; periodic when ``interval`` (ns, or a timedelta)
+    > 0, stopping after ``limit`` runs when ``limit`` > 0."""
 
     def __init__(
         self,
         *,
-        interval: int = 0,
+        interval: Duration = 0,
         limit: int = 0,
         mode: TimerMode = _HARD_REL,
         clock: ClockId = ClockId.MONOTONIC,
@@ -235,7 +249,8 @@ class ExpiryCounter(_Builtin):
 
 
 class EventfdTimer(_Builtin):
-    """Adds 1 to an eventfd per expiry (periodic when ``interval`` > 0); poll or
+    """Adds 1 to an eventfd per expiry (periodic when ``interval``, ns or a
+    timedelta, is > 0); poll or
     ``loop.add_reader`` the ``fileno()``, ``read()`` the count.
 
     By default it makes its own eventfd; ``fd=`` posts to an existing one
@@ -245,7 +260,7 @@ class EventfdTimer(_Builtin):
     def __init__(
         self,
         *,
-        interval: int = 0,
+        interval: Duration = 0,
         mode: TimerMode = _HARD_REL,
         clock: ClockId = ClockId.MONOTONIC,
         fd: int | None = None,

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 from . import _binding as _b
-from ._units import ClockId, TimerMode, TimerRestart, check_clock, check_mode
+from ._units import ClockId, Duration, TimerMode, TimerRestart, check_clock, check_mode
 from .arc import ArcTimerHandle
 from .arc import start as _arc_start
 from .errors import TimerStateError
@@ -45,16 +45,46 @@ class TimerField:
     ``timer = TimerField(mode=TimerMode.REL, clock=ClockId.MONOTONIC)``: each
     instance gets its own ``Timer``, created on first access (thread-safe:
     concurrent first accesses see one timer). The attribute is read-only.
-    Raises TypeError/ValueError for a bad mode or clock, when the class is
+
+    The keywords ``hard`` and ``absolute`` say what the mode bits say, as the
+    ``call_*`` functions' ``hard=True`` does: ``TimerField(hard=True)`` is
+    ``TimerField(mode=TimerMode.REL | TimerMode.HARD)``, and
+    ``absolute=True`` makes it ``ABS`` (``start(expires)`` then takes an
+    absolute time in ns on ``clock``, never a delay). Without ``mode`` the
+    timer is ``REL`` and SOFT. With both, they must agree: ``hard=True``
+    adds ``HARD`` to a mode with neither ``HARD`` nor ``SOFT``. Raises
+    TypeError/ValueError for a bad mode or clock, a non-bool ``hard`` or
+    ``absolute``, or one that contradicts ``mode``, when the class is
     defined.
     """
 
     __slots__ = ("clock", "mode", "name")
 
     def __init__(
-        self, mode: TimerMode = TimerMode.REL, clock: ClockId = ClockId.MONOTONIC
+        self,
+        mode: TimerMode | None = None,
+        clock: ClockId = ClockId.MONOTONIC,
+        *,
+        hard: bool | None = None,
+        absolute: bool | None = None,
     ) -> None:
-        self.mode = check_mode(mode)
+        m = TimerMode.REL if mode is None else check_mode(mode)
+        for key, flag in (("hard", hard), ("absolute", absolute)):
+            if flag is not None and not isinstance(flag, bool):
+                raise TypeError(f"{key} must be a bool or None, got {type(flag).__name__}")
+        # A mode without HARD or SOFT leaves it open (SOFT by default); one
+        # without REL is ABS (its value is 0).
+        if hard is not None:
+            if m & (TimerMode.SOFT if hard else TimerMode.HARD):
+                raise ValueError(f"hard={hard} contradicts mode={m!r}")
+            if hard:
+                m |= TimerMode.HARD
+        if absolute is not None:
+            if mode is not None and bool(m & TimerMode.REL) is absolute:
+                raise ValueError(f"absolute={absolute} contradicts mode={m!r}")
+            if absolute:
+                m &= ~TimerMode.REL
+        self.mode = check_mode(m)
         self.clock = check_clock(clock)
         self.name = ""
 
@@ -160,11 +190,11 @@ class HasTimer:
     # (the hot path: no call in between).
     if TYPE_CHECKING:
 
-        def start(self, expires: int, *, slack: int = 0) -> ArcTimerHandle:
+        def start(self, expires: Duration, *, slack: Duration = 0) -> ArcTimerHandle:
             """Arm the timer; see ``arc.start``."""
             ...
 
-        def start_pinned(self, expires: int, *, slack: int = 0) -> PinTimerHandle:
+        def start_pinned(self, expires: Duration, *, slack: Duration = 0) -> PinTimerHandle:
             """Arm the timer, pinned handle; see ``pin.start_pinned``."""
             ...
 
@@ -174,8 +204,9 @@ class HasTimer:
 
     schedule = start
 
-    def start_scoped(self, expires: int, f: Callable[[], R], *, slack: int = 0) -> R:
-        """Arm, call ``f()``, cancel and wait; returns ``f()``'s result. When it
+    def start_scoped(self, expires: Duration, f: Callable[[], R], *, slack: Duration = 0) -> R:
+        """Arm (``expires``, ``slack``: ns or a timedelta, as in ``start``),
+        call ``f()``, cancel and wait; returns ``f()``'s result. When it
         returns (or raises) the timer is inactive and its callback not running.
         Raises as ``start`` (and TypeError for a non-callable ``f``) before
         arming; re-raises what ``f`` raises, after the timer is dead."""
@@ -184,10 +215,11 @@ class HasTimer:
     schedule_scoped = start_scoped
 
     def scoped(
-        self, expires: int, *, slack: int = 0
+        self, expires: Duration, *, slack: Duration = 0
     ) -> AbstractContextManager[PinTimerHandle]:
-        """Context manager form of ``start_scoped``: armed on entering, dead after
-        the block; yields the pinned handle. Raises as ``start``, at this call,
+        """Context manager form of ``start_scoped`` (``expires``, ``slack``: ns
+        or a timedelta, as in ``start``): armed on entering, dead after the
+        block; yields the pinned handle. Raises as ``start``, at this call,
         before arming."""
         return Scope(self, expires, slack)
 

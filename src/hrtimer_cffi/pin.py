@@ -18,6 +18,7 @@ class PinTimerHandle(TimerHandle):
 
 start_pinned = starter(
     PinTimerHandle,
-    """Like ``start`` (and raises as it does) but the handle cannot be
-    detached (``UnsafeTimerPointer``).""",
+    """Like ``start`` (``expires``, ``slack``: ns or a timedelta, as there;
+    raises as it does) but the handle cannot be detached
+    (``UnsafeTimerPointer``).""",
 )

@@ -17,28 +17,32 @@
 from __future__ import annotations
 
 from . import _binding as _b
-from ._units import INT64_MAX, ClockId, check_clock, check_nonneg, check_ns
+from ._units import INT64_MAX, ClockId, Duration, check_clock, check_nonneg, check_ns
 
 __all__ = ["sleep", "sleep_until"]
 
 
 def sleep_until(deadline: int, clock: ClockId = ClockId.MONOTONIC) -> int:
-    """Sleep until absolute ``deadline`` ns on ``clock``; return ns past it (>= 0).
+    """Sleep until ``deadline``, an absolute time in int ns on ``clock`` (e.g.
+    ``now() + ms(5)``); return ns past it (>= 0).
 
-    A deadline already past returns at once. Raises TypeError/ValueError for a
-    non-int or out-of-range deadline or an unknown clock, before sleeping.
+    A deadline already past returns at once (``sleep_until(ms(5))`` is 5 ms
+    after the clock's zero: long past). Raises TypeError/ValueError for a
+    non-int (a timedelta included: it is a duration) or out-of-range deadline
+    or an unknown clock, before sleeping.
     """
     d = check_ns("deadline", deadline)
     c = clock if clock is ClockId.MONOTONIC else check_clock(clock)
     return _b.sleep_until(c, d)
 
 
-def sleep(delta: int, clock: ClockId = ClockId.MONOTONIC) -> None:
-    """Sleep ``delta`` ns (>= 0): ``sleep_until(now + delta)`` on ``clock``.
+def sleep(delta: Duration, clock: ClockId = ClockId.MONOTONIC) -> None:
+    """Sleep ``delta`` ns (>= 0; or a timedelta): ``sleep_until(now + delta)``
+    on ``clock``.
 
     A relative REALTIME sleep measures on MONOTONIC (a wall-clock jump does
-    not stretch or cut it). Raises TypeError/ValueError for a non-int or
-    negative delta or an unknown clock, before sleeping.
+    not stretch or cut it). Raises TypeError/ValueError for a delta neither
+    int nor timedelta, a negative one, or an unknown clock, before sleeping.
     """
     d = check_nonneg("delta", delta)
     c = clock if clock is ClockId.MONOTONIC else check_clock(clock)

@@ -163,21 +163,23 @@ class Timer:
 
     def forward(self, now: int, interval: int) -> int:
         """Advance the expiry by whole ``interval``s until the soft expiry is
-        after ``now``.
+        after ``now``. ``now`` is an absolute time in int ns on the timer's
+        clock; ``interval`` (> 0) is int ns or a ``datetime.timedelta``.
 
         Returns the number of intervals added (0 if ``now`` is before the soft
         expiry), as Linux's ``hrtimer_forward`` counted from the soft expiry (a
         timer run inside its slack window has expired). Both expiries move
         (the slack is kept). Legal while the timer is neither queued nor
         running, or from its own callback; else raises ``TimerStateError``.
-        Raises TypeError (non-int) or ValueError (``interval`` <= 0, outside
-        int64) for bad arguments.
+        Raises TypeError (a ``now`` not int, an ``interval`` neither int nor
+        timedelta) or ValueError (``interval`` <= 0, outside int64) for bad
+        arguments.
         """
         return _b.timer_forward(self._c, check_ns("now", now), check_interval("interval", interval))
 
     def forward_now(self, interval: int) -> int:
-        """``forward(now on the timer's clock, interval)``; same rules, and
-        raises as ``forward``."""
+        """``forward(now on the timer's clock, interval)``: ``interval`` is int
+        ns or a timedelta; same rules, and raises as ``forward``."""
         return _b.timer_forward_now(self._c, check_interval("interval", interval))
 
     # -- introspection -------------------------------------------------------
@@ -226,8 +228,8 @@ class Timer:
 
 
 class CallbackContext:
-    """What a callback receives: its ``timer``, ``now`` (the time, on the
-    timer's clock, at which the expiry run that calls it started) and
+    """What a callback receives: its ``timer``, ``now`` (the time in int ns, on
+    the timer's clock, at which the expiry run that calls it started) and
     ``forward``/``forward_now``, legal here while the callback runs; they
     raise as ``Timer.forward``."""
 
@@ -238,13 +240,14 @@ class CallbackContext:
         self.now = now
 
     def forward(self, now: int, interval: int) -> int:
-        """``self.timer.forward(now, interval)``: returns intervals added.
-        Raises as ``Timer.forward``."""
+        """``self.timer.forward(now, interval)`` (``now``: absolute int ns;
+        ``interval``: int ns or a timedelta): returns intervals added. Raises
+        as ``Timer.forward``."""
         return self.timer.forward(now, interval)
 
     def forward_now(self, interval: int) -> int:
-        """``self.timer.forward_now(interval)``: returns intervals added.
-        Raises as ``Timer.forward``."""
+        """``self.timer.forward_now(interval)`` (int ns or a timedelta):
+        returns intervals added. Raises as ``Timer.forward``."""
         return self.timer.forward_now(interval)
 
     def __repr__(self) -> str:
@@ -369,7 +372,9 @@ class TimerPointer(Protocol):
     ``start`` raises TypeError/ValueError for bad input, before arming."""
 
     def start(self, expires: int, *, slack: int = 0) -> TimerHandle:
-        """Arm (re-arm if armed); raises TypeError/ValueError before arming."""
+        """Arm (re-arm if armed) at ``expires`` ns (relative or absolute by the
+        timer's mode), within ``slack`` ns; raises TypeError/ValueError
+        before arming."""
         ...
 
 
@@ -378,7 +383,9 @@ class UnsafeTimerPointer(Protocol):
     ``start_pinned`` raises TypeError/ValueError for bad input, before arming."""
 
     def start_pinned(self, expires: int, *, slack: int = 0) -> TimerHandle:
-        """Arm (re-arm if armed); raises TypeError/ValueError before arming."""
+        """Arm (re-arm if armed) at ``expires`` ns (relative or absolute by the
+        timer's mode), within ``slack`` ns; raises TypeError/ValueError
+        before arming."""
         ...
 
 
@@ -388,8 +395,9 @@ class ScopedTimerPointer(Protocol):
     arming, and whatever ``f`` raises, after the timer is dead."""
 
     def start_scoped(self, expires: int, f: Callable[[], R], *, slack: int = 0) -> R:
-        """Arm, call ``f()``, cancel and wait; raises TypeError/ValueError
-        before arming, and what ``f`` raises."""
+        """Arm at ``expires`` ns (within ``slack`` ns), call ``f()``, cancel
+        and wait; raises TypeError/ValueError before arming, and what ``f``
+        raises."""
         ...
 
 
