@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import hrtimer_cffi as hrt
 from hrtimer_cffi.testing import ManualClock
@@ -47,12 +48,12 @@ class Deadline(hrt.HasTimer):
         self.fired.set()
 
 
-def arm_any(p: hrt.TimerPointer, expires: int) -> hrt.TimerHandle:
+def arm_any(p: hrt.TimerPointer, expires: int) -> hrt.TimerHandle[Any]:
     """Anything with a shared ``start`` (the seed's TimerPointer)."""
     return p.start(expires)
 
 
-def pinned(p: hrt.UnsafeTimerPointer, expires: int) -> hrt.TimerHandle:
+def pinned(p: hrt.UnsafeTimerPointer, expires: int) -> hrt.TimerHandle[Any]:
     return p.start_pinned(expires)
 
 
@@ -63,7 +64,7 @@ def scoped_call(p: hrt.ScopedTimerPointer, expires: int, f: Callable[[], int]) -
 def shared_pointer() -> None:
     hb = Heartbeat(hrt.ms(1), beats=5)
     assert isinstance(hb, hrt.TimerCallback)
-    handle: hrt.ArcTimerHandle = hb.start(hrt.ms(1))
+    handle: hrt.ArcTimerHandle[Heartbeat] = hb.start(hrt.ms(1))   # generic in its target
     assert handle.target is hb and handle.timer is hb.timer
     handle.detach()                      # leaking it is safe now
     del handle                           # the timer keeps running
@@ -133,7 +134,7 @@ def plain_callables() -> None:
         if len(got) == 2:
             done.set()
 
-    later: hrt.ArcTimerHandle = hrt.call_later(hrt.ms(1), note, "later")
+    later: hrt.Call = hrt.call_later(hrt.ms(1), note, "later")
     hrt.call_at(hrt.now() + hrt.ms(2), note, "at", hard=True)
     assert later.detached and done.wait(2.0)
     every = hrt.call_every(hrt.ms(1), lambda: None, slack=hrt.us(10))

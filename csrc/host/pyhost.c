@@ -52,6 +52,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "hrt_builtins.h"
@@ -399,6 +400,36 @@ static __thread PyGILState_STATE batch_gil;
 static __thread bool thread_state_kept;
 static __thread bool wake_precise; /* back from a precise sleep */
 
+/*
+ * An expiry thread's Python thread gets its OS name (hrt-soft, hrt-hard-py),
+ * so threading.current_thread().name and logging's threadName say which
+ * timer thread runs a callback (else CPython names it "Dummy-<n>"). GIL held.
+ */
+static void name_python_thread(void)
+{
+	char name[17] = "";
+	PyObject *threading, *t, *s;
+
+	if (prctl(PR_GET_NAME, name, 0, 0, 0) != 0 || !name[0])
+		return;
+	threading = PyImport_ImportModule("threading");
+	if (!threading) {
+		PyErr_Clear();
+		return;
+	}
+	t = PyObject_CallMethod(threading, "current_thread", NULL);
+	Py_DECREF(threading);
+	if (!t) {
+		PyErr_Clear();
+		return;
+	}
+	s = PyUnicode_FromString(name);
+	if (!s || PyObject_SetAttrString(t, "name", s) < 0)
+		PyErr_Clear();
+	Py_XDECREF(s);
+	Py_DECREF(t);
+}
+
 static void py_batch_enter(void)
 {
 	bool fresh, lowered = false, ask;
@@ -423,6 +454,7 @@ static void py_batch_enter(void)
 		 */
 		(void)PyGILState_Ensure();
 		thread_state_kept = true;
+		name_python_thread();
 	}
 }
 

@@ -54,7 +54,7 @@ from . import testing as testing
 from ._include import get_include
 from ._units import ClockId, TimerMode, TimerRestart, ms, now, s, us
 from .arc import ArcTimerHandle
-from .calls import call_at, call_every, call_later
+from .calls import Call, PeriodicCall, call_at, call_every, call_later
 from .ctimer import CTimer, EventfdTimer, ExpiryCounter, LatencyRecorder
 from .errors import HrTimerError, TimerStateError
 from .has_timer import HasTimer, TimerField
@@ -75,6 +75,7 @@ from .timer import (
 __all__ = [
     "ArcTimerHandle",
     "CTimer",
+    "Call",
     "CallbackContext",
     "ClockId",
     "EventfdTimer",
@@ -83,6 +84,7 @@ __all__ = [
     "HasTimer",
     "HrTimerError",
     "LatencyRecorder",
+    "PeriodicCall",
     "PinTimerHandle",
     "RawTimerCallback",
     "ScopedTimerPointer",

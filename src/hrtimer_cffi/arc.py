@@ -6,12 +6,17 @@ alive. The handle may be detached; leaking it is safe.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from .timer import TimerHandle, starter
 
 __all__ = ["ArcTimerHandle", "start"]
 
 
-class ArcTimerHandle(TimerHandle):
+T = TypeVar("T")
+
+
+class ArcTimerHandle(TimerHandle[T]):
     """Handle from ``start()``: dropping it cancels unless ``detach()``-ed.
     Its methods never raise."""
 

@@ -10,6 +10,7 @@ for keyword arguments of its own.
 
 from __future__ import annotations
 
+import contextvars
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -55,15 +56,17 @@ def _timer(domain: Any, mode: TimerMode, clock: ClockId, _getrefcount: Any = sys
     return Timer(mode, clock, _domain=domain)
 
 
-class Call(ArcTimerHandle):
+class Call(ArcTimerHandle["Call"]):
     """What ``call_later``/``call_at`` return: the detached handle of the
     call, and the target its timer calls (``target`` is the handle itself):
-    calls ``fn(*args)`` once. What ``fn`` raises goes to
-    ``sys.unraisablehook``. Made by those functions, not by users."""
+    calls ``fn(*args)`` once, in ``context`` (the ``contextvars.Context``
+    copied when the call was made, or the one given). What ``fn`` raises goes
+    to ``sys.unraisablehook``. Made by those functions, not by users."""
 
-    __slots__ = ("args", "fn")
+    __slots__ = ("args", "context", "fn")
     fn: Callable[..., object]
     args: tuple[Any, ...]
+    context: contextvars.Context
 
     @property
     def target(self) -> Call:
@@ -74,8 +77,8 @@ class Call(ArcTimerHandle):
         return self._timer
 
     def run(self, ctx: CallbackContext) -> TimerRestart | None:
-        """Call ``fn(*args)``; raises what it raises."""
-        self.fn(*self.args)
+        """Call ``fn(*args)`` in the call's context; raises what it raises."""
+        self.context.run(self.fn, *self.args)
         return None
 
     def __del__(
@@ -100,19 +103,25 @@ class PeriodicCall(Call):
     """What ``call_every`` returns: the detached handle of the call, and its
     target; calls ``fn(*args)`` every ``interval`` ns without drift. ``runs``
     counts calls, ``overruns`` intervals skipped because a call came late;
-    ``runs + overruns`` equals elapsed intervals. If ``fn`` raises, the
-    exception goes to ``sys.unraisablehook`` and the calls stop."""
+    ``runs + overruns`` equals elapsed intervals; ``lateness`` is how late
+    (ns) the latest call began after its scheduled time (0 before the
+    first). If ``fn`` raises, the exception goes to ``sys.unraisablehook``
+    and the calls stop."""
 
-    __slots__ = ("interval", "overruns", "runs")
+    __slots__ = ("interval", "lateness", "overruns", "runs")
     interval: int
     runs: int
     overruns: int
+    lateness: int
 
-    def run(self, ctx: CallbackContext) -> TimerRestart:
-        """Call ``fn(*args)``, forward by whole intervals, restart; raises what
-        ``fn`` raises."""
+    def run(self, ctx: CallbackContext, _now: Any = _b.timer_now,
+            _soft: Any = _b.timer_soft_expires) -> TimerRestart:
+        """Call ``fn(*args)`` in the call's context, forward by whole
+        intervals, restart; raises what ``fn`` raises."""
         self.runs += 1
-        self.fn(*self.args)
+        c = self._timer._c
+        self.lateness = _now(c) - _soft(c)
+        self.context.run(self.fn, *self.args)
         # Forward from the time fn returned: intervals that passed while it
         # ran are overruns, not calls to catch up.
         n = ctx.forward_now(self.interval)
@@ -148,19 +157,21 @@ def check_fn(fn: object) -> None:
 
 def call_later(
     delay: Duration, fn: Callable[..., object], *args: Any, slack: Duration = 0,
-    hard: bool = False,
+    hard: bool = False, context: contextvars.Context | None = None,
 ) -> Call:
     """Call ``fn(*args)`` once, ``delay`` ns from now (MONOTONIC).
 
     ``delay`` and ``slack`` are durations: int ns (``ms(5)``, not ``5``) or
     a ``datetime.timedelta``. ``slack`` (>= 0) lets the call run up to that
     much later, so wake-ups can coalesce. ``hard=True`` runs it on the
-    expiry thread (lowest latency; keep it short). Returns a detached
-    handle. Raises TypeError/ValueError before arming for a delay or slack
-    that is neither int nor timedelta, negative, or outside int64, a
-    non-bool ``hard``, or a non-callable fn.
+    expiry thread (lowest latency; keep it short). ``fn`` runs in
+    ``context`` (a ``contextvars.Context``; default: a copy of the current
+    one, as asyncio's ``call_later`` does). Returns a detached handle.
+    Raises TypeError/ValueError before arming for a delay or slack that is
+    neither int nor timedelta, negative, or outside int64, a non-bool
+    ``hard``, a non-callable fn, or a context that is not a Context.
     """
-    return later(None, delay, fn, args, slack, hard)
+    return later(None, delay, fn, args, slack, hard, context)
 
 
 def call_at(
@@ -170,6 +181,7 @@ def call_at(
     clock: ClockId = ClockId.MONOTONIC,
     slack: Duration = 0,
     hard: bool = False,
+    context: contextvars.Context | None = None,
 ) -> Call:
     """Call ``fn(*args)`` once at ``when``, an absolute time in int ns on
     ``clock`` (e.g. ``now() + ms(5)``; an absolute REALTIME call follows
@@ -179,29 +191,37 @@ def call_at(
     ``call_later``. Returns a detached handle. Raises TypeError/ValueError
     before arming for a non-int ``when`` (a timedelta included: it is a
     duration) or one outside int64, a bad or negative slack, an unknown
-    clock, a non-bool ``hard``, or a non-callable fn.
+    clock, a non-bool ``hard``, a non-callable fn, or a bad context
+    (``context`` as in ``call_later``).
     """
-    return at(None, when, fn, args, clock, slack, hard)
+    return at(None, when, fn, args, clock, slack, hard, context)
 
 
 def call_every(
     interval: Duration,
     fn: Callable[..., object],
     *args: Any,
+    first: Duration | None = None,
+    clock: ClockId = ClockId.MONOTONIC,
     slack: Duration = 0,
     hard: bool = False,
+    context: contextvars.Context | None = None,
 ) -> PeriodicCall:
-    """Call ``fn(*args)`` every ``interval`` ns, first one interval from now,
-    drift-free (the expiry is forwarded by whole intervals, never re-based on
-    the late wake-up). ``interval`` (> 0) and ``slack`` (>= 0, as in
-    ``call_later``) are int ns or a ``datetime.timedelta``. If ``fn`` raises,
-    the calls stop. Returns a detached handle, a ``PeriodicCall`` with
-    ``runs``/``overruns`` (``handle.target`` is the handle itself). Raises
-    TypeError/ValueError before arming for an interval or slack that is
-    neither int nor timedelta, out of range (interval <= 0, slack < 0,
-    outside int64), a non-bool ``hard``, or a non-callable fn.
+    """Call ``fn(*args)`` every ``interval`` ns, the first call ``first`` ns
+    from now (default: one interval), drift-free (the expiry is forwarded by
+    whole intervals, never re-based on the late wake-up). ``interval`` (> 0),
+    ``first`` and ``slack`` (>= 0, as in ``call_later``) are int ns or a
+    ``datetime.timedelta``. The grid is on ``clock``: MONOTONIC (default) or
+    BOOTTIME (counts suspend); on REALTIME or TAI the calls follow wall-clock
+    jumps. If ``fn`` raises, the calls stop. ``context`` as in
+    ``call_later``. Returns a detached handle, a ``PeriodicCall`` with
+    ``runs``/``overruns``/``lateness`` (``handle.target`` is the handle
+    itself). Raises TypeError/ValueError before arming for an interval,
+    first or slack that is neither int nor timedelta, out of range
+    (interval <= 0, first or slack < 0, outside int64), an unknown clock, a
+    non-bool ``hard``, a non-callable fn, or a bad context.
     """
-    return every(None, interval, fn, args, slack, hard)
+    return every(None, interval, fn, args, slack, hard, context, first, clock)
 
 
 # The implementations, shared with testing.ManualClock (domain: its base).
@@ -210,8 +230,21 @@ _new = object.__new__
 _py_start = _b.py_start
 
 
+def _context(context: object) -> contextvars.Context:
+    if context is None:
+        return _copy_context()
+    if type(context) is not contextvars.Context:
+        raise TypeError(
+            f"context must be a contextvars.Context or None, got {type(context).__name__}"
+        )
+    return context
+
+
+_copy_context = contextvars.copy_context
+
+
 def _arm(call: Call, timer: Timer, fn: Callable[..., object], args: tuple[Any, ...],
-         expires: int, slack: int) -> Call:
+         context: contextvars.Context, expires: int, slack: int) -> Call:
     """Arm ``timer`` (inactive) with checked arguments for the new ``call``
     (its handle and target, detached); a start that fails leaves the timer
     stopped."""
@@ -220,6 +253,7 @@ def _arm(call: Call, timer: Timer, fn: Callable[..., object], args: tuple[Any, .
     call._timer = timer
     call.fn = fn
     call.args = args
+    call.context = context
     domain = timer._domain
     try:
         if domain is not None:
@@ -235,7 +269,7 @@ def _arm(call: Call, timer: Timer, fn: Callable[..., object], args: tuple[Any, .
 
 def later(
     domain: Any, delay: object, fn: Callable[..., object], args: tuple[Any, ...],
-    slack: object, hard: bool,
+    slack: object, hard: bool, context: object = None,
 ) -> Call:
     """``call_later`` on ``domain`` (None: the real base)."""
     if type(delay) is not int or not 0 <= delay <= INT64_MAX:
@@ -244,34 +278,47 @@ def later(
         slack = check_nonneg("slack", slack)
     if not callable(fn):
         check_fn(fn)
+    ctx = _copy_context() if context is None else _context(context)
     timer = _timer(domain, _mode(hard, True), ClockId.MONOTONIC)
-    return _arm(_new(Call), timer, fn, args, delay, slack)
+    return _arm(_new(Call), timer, fn, args, ctx, delay, slack)
 
 
 def at(
     domain: Any, when: object, fn: Callable[..., object], args: tuple[Any, ...],
-    clock: object, slack: object, hard: bool,
+    clock: object, slack: object, hard: bool, context: object = None,
 ) -> Call:
     """``call_at`` on ``domain`` (None: the real base)."""
     w = check_ns("when", when)
     sl = check_nonneg("slack", slack)
     check_fn(fn)
+    ctx = _context(context)
     timer = _timer(domain, _mode(hard, False), check_clock(clock))
-    return _arm(_new(Call), timer, fn, args, w, sl)
+    return _arm(_new(Call), timer, fn, args, ctx, w, sl)
+
+
+_WALL_CLOCKS = (ClockId.REALTIME, ClockId.TAI)
 
 
 def every(
     domain: Any, interval: object, fn: Callable[..., object], args: tuple[Any, ...],
-    slack: object, hard: bool,
+    slack: object, hard: bool, context: object = None, first: object = None,
+    clock: object = ClockId.MONOTONIC,
 ) -> PeriodicCall:
-    """``call_every`` on ``domain`` (None: the real base)."""
+    """``call_every`` on ``domain`` (None: the real base). On a wall clock
+    the timer is absolute (a relative REALTIME timer runs on MONOTONIC)."""
     i = check_interval("interval", interval)
+    f = i if first is None else check_nonneg("first", first)
     sl = check_nonneg("slack", slack)
     check_fn(fn)
-    timer = _timer(domain, _mode(hard, True), ClockId.MONOTONIC)
+    ctx = _context(context)
+    ck = check_clock(clock)
+    wall = ck in _WALL_CLOCKS
+    timer = _timer(domain, _mode(hard, not wall), ck)
+    expires = min(timer.now() + f, INT64_MAX) if wall else f
     p: PeriodicCall = _new(PeriodicCall)
     p.interval = i
     p.runs = 0
     p.overruns = 0
-    _arm(p, timer, fn, args, i, sl)
+    p.lateness = 0
+    _arm(p, timer, fn, args, ctx, expires, sl)
     return p

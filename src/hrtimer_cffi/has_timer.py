@@ -26,6 +26,7 @@ from .timer import CallbackContext, Timer
 __all__ = ["HasTimer", "TimerField"]
 
 R = TypeVar("R")
+_S = TypeVar("_S", bound="HasTimer")
 
 _install_lock = threading.Lock()
 
@@ -190,11 +191,13 @@ class HasTimer:
     # (the hot path: no call in between).
     if TYPE_CHECKING:
 
-        def start(self, expires: Duration, *, slack: Duration = 0) -> ArcTimerHandle:
+        def start(self: _S, expires: Duration, *, slack: Duration = 0) -> ArcTimerHandle[_S]:
             """Arm the timer; see ``arc.start``."""
             ...
 
-        def start_pinned(self, expires: Duration, *, slack: Duration = 0) -> PinTimerHandle:
+        def start_pinned(
+            self: _S, expires: Duration, *, slack: Duration = 0
+        ) -> PinTimerHandle[_S]:
             """Arm the timer, pinned handle; see ``pin.start_pinned``."""
             ...
 
@@ -216,7 +219,7 @@ class HasTimer:
 
     def scoped(
         self, expires: Duration, *, slack: Duration = 0
-    ) -> AbstractContextManager[PinTimerHandle]:
+    ) -> AbstractContextManager[PinTimerHandle[Any]]:
         """Context manager form of ``start_scoped`` (``expires``, ``slack``: ns
         or a timedelta, as in ``start``): armed on entering, dead after the
         block; yields the pinned handle. Raises as ``start``, at this call,

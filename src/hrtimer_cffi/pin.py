@@ -4,12 +4,17 @@ never outlives it."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from .timer import TimerHandle, starter
 
 __all__ = ["PinTimerHandle", "start_pinned"]
 
 
-class PinTimerHandle(TimerHandle):
+T = TypeVar("T")
+
+
+class PinTimerHandle(TimerHandle[T]):
     """Handle from ``start_pinned()`` and ``scoped()``; ``detach()`` raises
     TypeError."""
 

@@ -4,7 +4,7 @@ for the extent of a call or a ``with`` block, and dead when it ends."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from . import _binding as _b
 from .pin import PinTimerHandle
@@ -36,9 +36,9 @@ class Scope:
         self._target = target
         self._timer: Timer = target._hrt_timer()
         self._expires, self._slack = self._timer._check_start(expires, slack)
-        self._handle: PinTimerHandle | None = None
+        self._handle: PinTimerHandle[Any] | None = None
 
-    def __enter__(self) -> PinTimerHandle:
+    def __enter__(self) -> PinTimerHandle[Any]:
         if self._handle is not None:
             raise RuntimeError("a scoped() context manager cannot be entered twice")
         timer = self._timer

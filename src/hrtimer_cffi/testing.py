@@ -98,21 +98,21 @@ class ManualClock:
     def call_later(
         self, delay: int, fn: Callable[..., object], *args: Any, slack: int = 0,
         hard: bool = False,
-    ) -> ArcTimerHandle:
+    ) -> ArcTimerHandle[Any]:
         """``hrtimer_cffi.call_later`` on this clock; raises as it does."""
         return calls.later(self._dom, delay, fn, args, slack, hard)
 
     def call_at(
         self, when: int, fn: Callable[..., object], *args: Any,
         clock: ClockId = ClockId.MONOTONIC, slack: int = 0, hard: bool = False,
-    ) -> ArcTimerHandle:
+    ) -> ArcTimerHandle[Any]:
         """``hrtimer_cffi.call_at`` on this clock; raises as it does."""
         return calls.at(self._dom, when, fn, args, clock, slack, hard)
 
     def call_every(
         self, interval: int, fn: Callable[..., object], *args: Any, slack: int = 0,
         hard: bool = False,
-    ) -> ArcTimerHandle:
+    ) -> ArcTimerHandle[Any]:
         """``hrtimer_cffi.call_every`` on this clock; raises as it does."""
         return calls.every(self._dom, interval, fn, args, slack, hard)
 

@@ -12,9 +12,11 @@ Arrows run one way: nothing here imports them.
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable
 from typing import (
     Any,
+    Generic,
     Protocol,
     TypeVar,
     runtime_checkable,
@@ -49,6 +51,7 @@ __all__ = [
 ]
 
 R = TypeVar("R")
+T = TypeVar("T")
 
 # Every handle gets the next number when it is made, before its start arms
 # the timer; the timer remembers the number of its newest start (see
@@ -129,7 +132,7 @@ class Timer:
             e = check_ns("expires", expires)
         return e, check_nonneg("slack", slack)
 
-    def _arm(self, handle: TimerHandle, expires: int, slack: int,
+    def _arm(self, handle: TimerHandle[Any], expires: int, slack: int,
              _start: Any = _b.py_start, _id: Any = id) -> None:
         """Arm with validated values for ``handle``, made before: an exception
         from here on, or before the caller has the handle, leaves the timer
@@ -279,23 +282,30 @@ class RawTimerCallback(Protocol):
     def __call__(self, timer: Any, data: Any, now: int) -> int: ...
 
 
-class TimerHandle:
-    """A handle to a started timer (the seed's ``TimerHandle``).
+class TimerHandle(Generic[T]):
+    """A handle to a started timer (the seed's ``TimerHandle``), generic in
+    its target's type.
 
     Dropping it (``del``, scope exit, garbage collection, from any thread)
     cancels the timer and waits for a running callback, unless it was
     detached; dropped inside its own timer's callback it cancels without
-    waiting. A timer may have several handles: ``cancel()`` works through any
-    of them, but only the handle of the newest ``start`` cancels on drop, so
-    ``h = t.start(a); h = t.start(b)`` leaves the timer armed at ``b``.
-    Leaving a ``with`` block cancels and waits, whatever the handle.
-    Handles are made by the pointer kinds (``HasTimer.start`` and friends),
-    not by users. Only ``detach()`` of a non-shared handle raises.
+    waiting. A drop that cancels an armed timer is almost always a mistake
+    (the result of ``start()`` discarded), so it also says so with a
+    ``ResourceWarning`` naming the target (run with ``-X tracemalloc`` to see
+    where the handle was made); a handle cancelled, detached or left through
+    ``with`` drops silently. A timer may have several handles: ``cancel()``
+    works through any of them, but only the handle of the newest ``start``
+    cancels on drop, so ``h = t.start(a); h = t.start(b)`` leaves the timer
+    armed at ``b``. Leaving a ``with`` block cancels and waits, whatever the
+    handle. Handles are made by the pointer kinds (``HasTimer.start`` and
+    friends), not by users. Only ``detach()`` of a non-shared handle raises.
     """
 
+    # _gen: the number of the start that made it; negated once this handle
+    # cancelled (cancelled(), and no second cancel on drop).
     __slots__ = ("__weakref__", "_detached", "_gen", "_target", "_timer")
 
-    def __init__(self, timer: Timer, target: object) -> None:
+    def __init__(self, timer: Timer, target: T) -> None:
         self._detached = False
         self._target = target
         # Taken before the start that makes this handle arms the timer.
@@ -303,7 +313,7 @@ class TimerHandle:
         self._timer = timer
 
     @property
-    def target(self) -> Any:
+    def target(self) -> T:
         """The callback target (the object that was started). Never raises."""
         return self._target
 
@@ -317,16 +327,34 @@ class TimerHandle:
         """True if dropping this handle no longer cancels the timer. Never raises."""
         return self._detached
 
+    def when(self) -> int:
+        """The absolute time, int ns on the timer's clock, at which the timer
+        is set to fire: its soft expiry (it fires by ``when()`` + slack); the
+        last one once it has fired or was cancelled. Never raises."""
+        return int(_b.timer_soft_expires(self._timer._c))
+
+    def cancelled(self) -> bool:
+        """True once ``cancel()``, a ``try_to_cancel()`` that removed the
+        timer, or leaving the ``with`` block was done through this handle (as
+        asyncio's ``Handle.cancelled()``). Never raises."""
+        return self._gen < 0
+
     def cancel(self) -> bool:
         """Cancel; True if the timer was queued. Waits for a running callback to
         return, except when called from that very callback (no deadlock): there
         it also stops a ``RESTART`` from re-queueing. Never raises."""
-        return bool(_b.timer_cancel(self._timer._c))
+        r = _b.timer_cancel(self._timer._c)
+        if self._gen > 0:
+            self._gen = -self._gen
+        return bool(r)
 
     def try_to_cancel(self) -> int:
         """1: was queued and is removed; 0: was not active; -1: its callback is
         running now (nothing done). Never waits, never raises."""
-        return int(_b.timer_try_to_cancel(self._timer._c))
+        r = int(_b.timer_try_to_cancel(self._timer._c))
+        if r == 1 and self._gen > 0:
+            self._gen = -self._gen
+        return r
 
     def detach(self) -> None:
         """Only shared handles (from ``start()``) can detach: raises TypeError."""
@@ -341,37 +369,51 @@ class TimerHandle:
         # The C cancel is the first call: nothing before it can be interrupted
         # but the entry of this method (see docs/RELIABILITY.md).
         _cancel(self._timer._c)
+        if self._gen > 0:
+            self._gen = -self._gen
 
-    def __del__(self, _cancel: Any = _b.timer_cancel) -> None:
+    def __del__(self, _cancel: Any = _b.timer_cancel, _warn: Any = warnings.warn) -> None:
         # Only attribute reads before the C cancel (no call an asynchronous
         # exception could come after); after interpreter exit the core's
-        # cancel is a harmless no-op. (_cancel is bound at definition: module
-        # globals are gone at exit.)
+        # cancel is a harmless no-op. (The defaults are bound at definition:
+        # module globals are gone at exit.)
         try:
             timer = self._timer
             gen = self._gen
         except AttributeError:
             return  # __init__ was interrupted: this handle never armed anything
-        if not self._detached and timer._gen == gen:
-            _cancel(timer._c)
+        if not self._detached and timer._gen == gen and _cancel(timer._c) == 1:
+            try:
+                _warn(
+                    f"{type(self).__name__} dropped while its timer was armed: the drop "
+                    f"cancelled it (target {self._target!r}); keep the handle, cancel() "
+                    "or detach() it, or use it in a with block",
+                    ResourceWarning,
+                    stacklevel=2,  # where it was dropped
+                    source=self,   # under tracemalloc: where it was made
+                )
+            except Exception:  # at exit: warnings may be gone
+                pass
 
     __reduce_ex__ = _refuse_copy
 
     def __repr__(self) -> str:
         extra = " detached" if self._detached else ""
-        if self._timer._gen != self._gen:
+        if self._gen < 0:
+            extra += " cancelled"
+        elif self._timer._gen != self._gen:
             extra += " superseded"
-        return f"<{type(self).__name__} {self._timer._state()}{extra} target={self._target!r}>"
+        return f"<{type(self).__name__} {self._timer._state()}{extra} target={self.target!r}>"
 
 
-_H = TypeVar("_H", bound=TimerHandle)
+_H = TypeVar("_H", bound=TimerHandle[Any])
 
 
 class TimerPointer(Protocol):
     """Pointer kinds whose handle may be leaked safely (``start``).
     ``start`` raises TypeError/ValueError for bad input, before arming."""
 
-    def start(self, expires: int, *, slack: int = 0) -> TimerHandle:
+    def start(self, expires: int, *, slack: int = 0) -> TimerHandle[Any]:
         """Arm (re-arm if armed) at ``expires`` ns (relative or absolute by the
         timer's mode), within ``slack`` ns; raises TypeError/ValueError
         before arming."""
@@ -382,7 +424,7 @@ class UnsafeTimerPointer(Protocol):
     """Pointer kinds whose handle must not be leaked (``start_pinned``).
     ``start_pinned`` raises TypeError/ValueError for bad input, before arming."""
 
-    def start_pinned(self, expires: int, *, slack: int = 0) -> TimerHandle:
+    def start_pinned(self, expires: int, *, slack: int = 0) -> TimerHandle[Any]:
         """Arm (re-arm if armed) at ``expires`` ns (relative or absolute by the
         timer's mode), within ``slack`` ns; raises TypeError/ValueError
         before arming."""
@@ -408,7 +450,7 @@ class TimerTarget(Protocol):
     def _hrt_timer(self) -> Timer: ...
 
 
-_HK = TypeVar("_HK", bound=TimerHandle)
+_HK = TypeVar("_HK", bound=TimerHandle[Any])
 _new = object.__new__
 _py_start = _b.py_start
 
