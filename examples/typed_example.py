@@ -117,7 +117,8 @@ def manual_clock() -> None:
     hb = Heartbeat(period=100, beats=3)
     mc.attach(hb)
     handle = hb.start(100)
-    assert mc.advance(100) == 1 and mc.advance(250) == 1
+    assert mc.advance(100) == 1          # stops at each deadline: one beat at 100
+    assert mc.advance_jump(250) == 1     # one jump, as if the process was stopped
     assert hb.missed == 1                # one period skipped at 350
     assert mc.advance(50) == 1 and hb.done.is_set()
     del handle
