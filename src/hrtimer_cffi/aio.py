@@ -448,7 +448,8 @@ class PeriodicHandle(TimerHandle):
             return
         # Forward from the time fn returned: intervals that passed meanwhile
         # are overruns, not calls to catch up.
-        n = (int(_b.now(self.clock)) - self.deadline) // self.interval + 1
+        # (At least one: a wall clock set back meanwhile never repeats a deadline.)
+        n = max((int(_b.now(self.clock)) - self.deadline) // self.interval + 1, 1)
         self.overruns += n - 1
         self.deadline += n * self.interval
         self._when = _loop_time(self._hrt_loop, self.clock, self.deadline)
