@@ -187,6 +187,40 @@ def test_context_is_copied_at_call_time_or_given(new_loop: Any) -> None:
     assert after == "changed-after"  # a callback's var.set stays in its context
 
 
+def test_many_calls_and_sleeps_share_the_queue(new_loop: Any) -> None:
+    """300 calls at random deadlines, a third cancelled, beside 30 sleeping
+    tasks on the same clock queue: every kept call runs once, at or after
+    its deadline, in deadline order; no cancelled one runs."""
+    import random
+
+    rng = random.Random(5)
+
+    async def main() -> tuple[list[tuple[int, int, int]], set[int], int]:
+        ran: list[tuple[int, int, int]] = []
+        base = hrt.now() + hrt.ms(2)
+        handles = []
+        for i in range(300):
+            d = base + rng.randrange(0, hrt.ms(20))
+            handles.append(aio.call_at(d, lambda i=i, d=d: ran.append((d, i, hrt.now()))))
+        cancelled = set(rng.sample(range(300), 100))
+        for i in cancelled:
+            handles[i].cancel()
+
+        async def sleeper() -> int:
+            return await aio.sleep_until(base + rng.randrange(0, hrt.ms(20)))
+
+        lates = await asyncio.gather(*(sleeper() for _ in range(30)))
+        await asyncio.sleep(0.03)
+        return ran, cancelled, min(lates)
+
+    ran, cancelled, min_late = run(new_loop(), main)
+    assert min_late >= 0
+    ids = [i for _, i, _ in ran]
+    assert sorted(ids) == sorted(set(range(300)) - cancelled)
+    assert [d for d, _, _ in ran] == sorted(d for d, _, _ in ran)
+    assert all(at >= d - 1 for d, _, at in ran)
+
+
 # ---------------------------------------------------------------- cancelling
 
 
