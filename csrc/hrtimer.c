@@ -1227,6 +1227,37 @@ int hrt_timer_stop_expiry(struct hrt_timer *t)
 	return 0;
 }
 
+int hrt_domain_next_expiry(struct hrt_domain *d, int64_t after, int64_t *out)
+{
+	int64_t next = HRT_KTIME_MAX;
+
+	if (!d || !d->manual || !out)
+		return -EINVAL;
+	for (int h = 0; h < HRT_NCTX; h++) {
+		struct hrt_cpu_base *cb = &d->ctx[h];
+
+		pthread_mutex_lock(&cb->lock);
+		for (int i = 0; i < HRT_NCLOCKS; i++) {
+			struct hrt_clock_base *b = &cb->clock_base[i];
+			int64_t offset = base_offset(b);
+
+			/* In expiry order: skip those at or before `after`. */
+			for (struct tq_node *n = tq_getnext(&b->queue); n; n = tq_next(n)) {
+				int64_t mono = sat_sub(n->expires, offset);
+
+				if (mono > after) {
+					if (mono < next)
+						next = mono;
+					break;
+				}
+			}
+		}
+		pthread_mutex_unlock(&cb->lock);
+	}
+	*out = next;
+	return 0;
+}
+
 /* The manual clock moves by one atomic step, saturating. */
 static void manual_add(struct hrt_domain *d, int64_t delta)
 {

@@ -134,6 +134,16 @@ int hrt_domain_free(struct hrt_domain *d);
  */
 int64_t hrt_domain_advance(struct hrt_domain *d, int64_t delta_ns);
 
+/*
+ * Manual domains: in *out, the earliest hard expiry later than `after` among
+ * its queued timers, as a reading of its MONOTONIC clock (a REALTIME/TAI
+ * timer's expiry less the realtime shift), or INT64_MAX when there is none:
+ * the time a real base would wake up next (every timer whose soft expiry
+ * has passed by then runs in the same pass). INT64_MIN as `after` counts
+ * every queued timer. 0, or -EINVAL (not manual, NULL out).
+ */
+int hrt_domain_next_expiry(struct hrt_domain *d, int64_t after, int64_t *out);
+
 /* Now on `clock` as the domain sees it. -EINVAL for an unknown clock. */
 int64_t hrt_domain_now(struct hrt_domain *d, int clock);
 

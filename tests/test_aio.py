@@ -108,7 +108,9 @@ def test_wakeups_come_through_the_loops_eventfd_not_call_soon_threadsafe() -> No
 
 def test_many_concurrent_sleepers_resume_in_deadline_order() -> None:
     rng = random.Random(7)
-    base = hrt.now() + hrt.ms(20)
+    # Far enough ahead that every sleeper is waiting before the first
+    # deadline, even when making 300 tasks takes tens of ms on a loaded CPU.
+    base = hrt.now() + hrt.ms(300)
     deadlines = [base + rng.randrange(0, hrt.ms(30)) for _ in range(300)]
     order: list[int] = []
     lates: list[int] = []

@@ -136,7 +136,7 @@ def test_manual_clock_still_due_timers_run_once_per_advance() -> None:
         h1 = raw.start(10)
         h2 = past.start(10)
         h3 = tick.start(hrt.ms(1), slack=hrt.us(500))
-        assert mc.advance(hrt.ms(1) + hrt.us(200)) == 3      # inside Tick's slack window
+        assert mc.advance_jump(hrt.ms(1) + hrt.us(200)) == 3  # inside Tick's slack window
         assert (raw.runs, past.runs, tick.fired, tick.overruns) == (1, 1, 1, 0)
         assert mc.advance(0) == 2                             # raw and past again, not tick
         assert tick.timer.soft_expires == hrt.ms(2)
@@ -149,7 +149,7 @@ def test_manual_clock_still_due_timers_run_once_per_advance() -> None:
         # saturated clocks with a call_every pending
         for mc2, step in ((ManualClock(), 2**63 - 1), (ManualClock(start=2**63 - 1), 0)):
             p = mc2.call_every(hrt.ms(1), lambda: None)
-            assert mc2.advance(step) in (0, 1)
+            assert mc2.advance_jump(step) in (0, 1)   # (advance() would stop every 1 ms)
             assert mc2.advance(0) == 1
             assert mc2.now() == 2**63 - 1
             assert p.target.overruns >= 0
@@ -275,25 +275,30 @@ class _Raiser(hrt.HasTimer):
 
 
 def test_keyboard_interrupt_propagates_out_of_advance(unraisable: list[object]) -> None:
-    mc = ManualClock()
-    log: list[str] = []
-    objs = [_Raiser(log, "a"), _Raiser(log, "b", KeyboardInterrupt()), _Raiser(log, "c")]
-    for i, o in enumerate(objs):
-        mc.attach(o)
-        o.start(10 + i).detach()
-    with pytest.raises(KeyboardInterrupt):
-        mc.advance(100)
-    assert log == ["a", "b"], "the callbacks after the interrupt must not run"
-    assert objs[2].timer.is_queued()
-    assert unraisable == []
-    assert mc.advance(0) == 1 and log == ["a", "b", "c"]
-    # an ordinary exception still goes to the hook and the advance goes on
-    objs[0].exc = RuntimeError("boom")
-    objs[0].start(1).detach()
-    objs[1].exc = None
-    objs[1].start(2).detach()
-    assert mc.advance(2) == 2
-    assert len(unraisable) == 1
+    for jump in (True, False):
+        mc = ManualClock()
+        log: list[str] = []
+        objs = [_Raiser(log, "a"), _Raiser(log, "b", KeyboardInterrupt()), _Raiser(log, "c")]
+        for i, o in enumerate(objs):
+            mc.attach(o)
+            o.start(10 + i).detach()
+        with pytest.raises(KeyboardInterrupt):
+            (mc.advance_jump if jump else mc.advance)(100)
+        assert log == ["a", "b"], "the callbacks after the interrupt must not run"
+        assert objs[2].timer.is_queued()
+        assert unraisable == []
+        # jump: the clock is at 100 and c is due; step: it stopped at b's 11
+        assert mc.now() == (100 if jump else 11)
+        assert mc.advance(0 if jump else 1) == 1 and log == ["a", "b", "c"]
+        # an ordinary exception comes out of advance() after the others ran
+        objs[0].exc = RuntimeError("boom")
+        objs[0].start(1).detach()
+        objs[1].exc = None
+        objs[1].start(2).detach()
+        with pytest.raises(RuntimeError, match="boom"):
+            mc.advance(2)
+        assert log[-2:] == ["a", "b"]
+        assert unraisable == []
 
 
 def test_real_ctrl_c_inside_advance_and_nested_advances() -> None:

@@ -92,7 +92,7 @@ def test_introspection_inside_the_callback_manual_clock() -> None:
     h = r.start(100, slack=20)
     assert r.timer.remaining() == 120 and r.timer.now() == 0
     assert mc.advance(99) == 0, "not due before the soft expiry"
-    assert mc.advance(31) == 1
+    assert mc.advance_jump(31) == 1                     # a late run: 10 ns overdue
     (seen,) = r.seen
     assert seen["ctx_now"] == 130 and seen["soft"] == 100 and seen["hard"] == 120
     assert seen["remaining"] == -10, "negative when overdue"
@@ -439,7 +439,7 @@ def test_callback_context() -> None:
 
     r.action = action
     h = r.start(10)
-    mc.advance(25)
+    mc.advance_jump(25)                                 # a late run, at 25
     assert got["timer"] is r.timer and got["now"] == 25
     assert got["forward"] == 3 and got["forward_now"] == 0   # 10 -> 31, then after 25
     assert "CallbackContext now=25" in got["repr"]

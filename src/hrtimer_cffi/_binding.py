@@ -22,6 +22,7 @@ from .errors import TimerStateError
 
 __all__ = [
     "check",
+    "collect_errors",
     "raise_errno",
     "report_unraisable",
     "reset_after_fork",
@@ -114,11 +115,50 @@ class _Unraisable:
         return f"{self.msg} {self.target!r}"
 
 
+# The error lists of the ManualClock.advance() calls running on this thread,
+# innermost last (see collect_errors).
+_collecting = threading.local()
+
+
 def report_unraisable(exc: BaseException, msg: str, obj: object) -> None:
     """Report ``exc`` through CPython's unraisable path (never replacing the
     installed ``sys.unraisablehook``); the hook's ``object`` is a report whose
-    repr is ``msg`` and ``obj``'s repr, and whose ``target`` is ``obj``."""
+    repr is ``msg`` and ``obj``'s repr, and whose ``target`` is ``obj``.
+
+    Inside ``collect_errors()`` on this thread, ``exc`` is appended to the
+    innermost collector instead, with a note naming ``msg`` and ``obj``."""
+    stack: list[list[BaseException]] | None = getattr(_collecting, "stack", None)
+    if stack:
+        note = f"{msg} {obj!r}"
+        if hasattr(exc, "add_note"):
+            exc.add_note(note)
+        else:  # 3.10: the notes the exceptiongroup backport prints
+            exc.__notes__ = [*getattr(exc, "__notes__", ()), note]  # type: ignore[attr-defined]
+        stack[-1].append(exc)
+        return
     _Unraisable(exc, msg, obj)  # dropped at once: its __del__ reports
+
+
+class collect_errors:
+    """``with collect_errors() as errors:`` the callback errors this thread
+    reports (callbacks of a ManualClock advanced on it) go to ``errors``, in
+    order, instead of ``sys.unraisablehook``. Nests (the innermost collects)."""
+
+    __slots__ = ("errors",)
+
+    def __init__(self) -> None:
+        self.errors: list[BaseException] = []
+
+    def __enter__(self) -> list[BaseException]:
+        stack: list[list[BaseException]] | None = getattr(_collecting, "stack", None)
+        if stack is None:
+            stack = _collecting.stack = []
+        stack.append(self.errors)
+        return self.errors
+
+    def __exit__(self, *exc_info: object) -> None:
+        stack: list[list[BaseException]] = _collecting.stack
+        stack.pop()
 
 
 # ---------------------------------------------------------------- host, exit, fork
@@ -453,6 +493,14 @@ def domain_advance(d: CData, delta: int) -> int:
     if rc < 0:
         raise_errno(rc, "advance()")
     return rc
+
+
+def domain_next_expiry(d: CData, after: int) -> int:
+    """A manual domain's earliest hard expiry later than ``after`` (its
+    MONOTONIC ns; INT64_MAX if none)."""
+    out = ffi.new("int64_t *")
+    check(lib.hrt_domain_next_expiry(d, after, out), "next expiry")
+    return int(out[0])
 
 
 def domain_now(d: CData, clock: int) -> int:

@@ -26,10 +26,14 @@ uvloop).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import heapq
+import inspect
 import itertools
 import threading
 import weakref
+from asyncio import events as asyncio_events
+from collections.abc import Callable
 from typing import Any
 
 from . import _binding as _b
@@ -51,8 +55,9 @@ __all__ = ["Periodic", "periodic", "sleep", "sleep_until"]
 
 _ABS_HARD = TimerMode.ABS | TimerMode.HARD
 
-# A waiter is a heap entry [deadline, seq, future]; future None: discarded
-# (its task was cancelled) or already resolved.
+# A waiter is a heap entry [deadline, seq, waiter]: a future to resolve (a
+# sleep) or a TimerHandle to run (call_later/call_at/call_every); None:
+# discarded (its task or call was cancelled), resolved or run.
 _Entry = list[Any]
 _seq = itertools.count()
 
@@ -64,15 +69,16 @@ class _ClockQueue:
     armed at that waiter's deadline (or not queued when the heap is empty).
     """
 
-    __slots__ = ("clock", "heap", "live", "timer")
+    __slots__ = ("clock", "closed", "heap", "live", "timer")
 
     def __init__(self, clock: ClockId, fd: int) -> None:
         self.clock = clock
+        self.closed = False
         self.heap: list[_Entry] = []
         self.live = 0  # entries whose future is not None
         self.timer = EventfdTimer(mode=_ABS_HARD, clock=clock, fd=fd)
 
-    def add(self, deadline: int, fut: asyncio.Future[None]) -> _Entry:
+    def add(self, deadline: int, fut: asyncio.Future[None] | TimerHandle) -> _Entry:
         entry: _Entry = [deadline, next(_seq), fut]
         heapq.heappush(self.heap, entry)
         self.live += 1
@@ -87,8 +93,9 @@ class _ClockQueue:
         return entry
 
     def discard(self, entry: _Entry) -> None:
-        """Forget a waiter whose task was cancelled (no-op if already popped)."""
-        if entry[2] is None:
+        """Forget a waiter whose task or call was cancelled (no-op if already
+        popped, or once the loop is closed)."""
+        if entry[2] is None or self.closed:
             return
         entry[2] = None
         self.live -= 1
@@ -100,21 +107,32 @@ class _ClockQueue:
             heapq.heapify(self.heap)
 
     def expire(self) -> None:
-        """Resolve every waiter whose deadline has passed; re-arm for the next."""
+        """Resolve every waiter whose deadline has passed and run every due
+        call (``call_later``/``call_at``/``call_every``) in deadline order;
+        re-arm for the next."""
         heap = self.heap
         if not heap:
             return
         now = int(_b.now(self.clock))
+        calls: list[TimerHandle] | None = None
         while heap and heap[0][0] <= now:
             entry = heapq.heappop(heap)
-            fut = entry[2]
-            if fut is None:
+            waiter = entry[2]
+            if waiter is None:
                 continue
             entry[2] = None
             self.live -= 1
-            if not fut.done():
-                fut.set_result(None)
+            if isinstance(waiter, TimerHandle):
+                waiter._hrt_entry = None
+                if calls is None:
+                    calls = [waiter]
+                else:
+                    calls.append(waiter)
+            elif not waiter.done():
+                waiter.set_result(None)
         self._settle()
+        if calls is not None:
+            _run_calls(calls)
 
     def _settle(self) -> None:
         """Restore the invariant: drop discarded entries from the top, then arm
@@ -126,11 +144,14 @@ class _ClockQueue:
             heapq.heappop(heap)
         if heap:
             self.timer.start(heap[0][0])
-        else:
+        elif not self.closed:
             # -1 (posting right now) leaves one spurious read: harmless.
             self.timer.try_to_cancel()
 
     def close(self) -> None:
+        self.closed = True
+        self.heap.clear()
+        self.live = 0
         self.timer.close()
 
 
@@ -315,4 +336,235 @@ def periodic(
     return Periodic(i, f, c)
 
 
+# ---------------------------------------------------------------- calls on the loop thread
+
+
+def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
+    """True on the thread running ``loop``, or while no thread runs it."""
+    return asyncio_events._get_running_loop() is loop or not loop.is_running()
+
+
+class TimerHandle(asyncio.TimerHandle):
+    """The handle of ``hrtimer_cffi.aio.call_later`` / ``call_at``: an
+    ``asyncio.TimerHandle`` (``cancel()``, ``cancelled()``, ``when()``) whose
+    callback runs on the loop's thread, in its context, at ``deadline``.
+
+    ``when()`` is in the loop's time base (``loop.time()``, float seconds),
+    as asyncio's; ``deadline`` is the exact int ns on ``clock``.
+
+    ``cancel()`` is final: once it returns, the callback does not run, even
+    if its timer had already fired and the loop had not run it yet. From
+    another thread it marks the handle cancelled at once and has the loop
+    drop its wake-up.
+    """
+
+    __slots__ = ("_hrt_entry", "_hrt_inner", "_hrt_loop", "_hrt_queue", "clock", "deadline")
+
+    def __init__(
+        self, deadline: int, clock: ClockId, fn: Callable[..., object], args: tuple[Any, ...],
+        loop: asyncio.AbstractEventLoop, context: contextvars.Context | None,
+    ) -> None:
+        super().__init__(_loop_time(loop, clock, deadline), fn, args, loop, context=context)
+        self.deadline = deadline
+        self.clock = clock
+        self._hrt_loop = loop
+        self._hrt_entry: _Entry | None = None  # queued on the eventfd path
+        self._hrt_queue: _ClockQueue | None = None
+        self._hrt_inner: asyncio.TimerHandle | None = None  # queued in an EventLoop
+
+    def _hrt_schedule(self) -> None:
+        """Queue the wake-up at ``deadline``: a precise EventLoop's own timer
+        for MONOTONIC, else the loop's eventfd (a HARD C timer posts it)."""
+        loop = self._hrt_loop
+        if self.clock is ClockId.MONOTONIC and isinstance(loop, EventLoop):
+            self._hrt_inner = loop.call_at(self.deadline / 1e9, self._hrt_fire)
+        else:
+            q = self._hrt_queue = _state(loop).queue(self.clock)
+            self._hrt_entry = q.add(self.deadline, self)
+
+    def _hrt_fire(self) -> None:
+        """On the loop's thread, once due: run the callback unless cancelled."""
+        self._hrt_inner = None
+        if not self._cancelled:
+            self._run()
+
+    def cancel(self) -> None:
+        if self._cancelled:
+            return
+        asyncio.Handle.cancel(self)  # (not TimerHandle's: the loop's heap never held it)
+        inner, self._hrt_inner = self._hrt_inner, None
+        entry, self._hrt_entry = self._hrt_entry, None
+        q = self._hrt_queue
+        if inner is None and (entry is None or q is None):
+            return
+        loop = self._hrt_loop
+        if _on_loop_thread(loop):
+            if inner is not None:
+                inner.cancel()
+            if entry is not None and q is not None:
+                q.discard(entry)
+            return
+        try:
+            if inner is not None:
+                loop.call_soon_threadsafe(inner.cancel)
+            if entry is not None and q is not None:
+                loop.call_soon_threadsafe(q.discard, entry)
+        except RuntimeError:
+            pass  # the loop closed meanwhile: nothing of it will run
+
+    def _repr_info(self) -> list[str]:
+        info: list[str] = super()._repr_info()  # type: ignore[misc]
+        info.insert(2 if self._cancelled else 1, f"deadline={self.deadline} ns {self.clock.name}")
+        return info
+
+
+class PeriodicHandle(TimerHandle):
+    """The handle of ``hrtimer_cffi.aio.call_every``: ``when()``/``deadline``
+    are the next call's; ``runs`` counts calls, ``overruns`` the intervals
+    skipped because a call came late (``runs + overruns`` equals the
+    intervals elapsed). If the function raises, the loop's exception handler
+    gets the error and the calls stop."""
+
+    __slots__ = ("_hrt_args", "_hrt_fn", "interval", "overruns", "runs")
+
+    def __init__(
+        self, first: int, interval: int, clock: ClockId, fn: Callable[..., object],
+        args: tuple[Any, ...], loop: asyncio.AbstractEventLoop,
+        context: contextvars.Context | None,
+    ) -> None:
+        super().__init__(first, clock, fn, args, loop, context)
+        self.interval = interval
+        self.runs = 0
+        self.overruns = 0
+        self._hrt_fn = fn
+        self._hrt_args = args
+        self._callback = self._hrt_tick  # run by Handle._run in the handle's context
+        self._args = ()
+
+    def _hrt_tick(self) -> None:
+        self.runs += 1
+        self._hrt_fn(*self._hrt_args)  # raises: Handle._run reports it, no next call
+        if self._cancelled:
+            return
+        # Forward from the time fn returned: intervals that passed meanwhile
+        # are overruns, not calls to catch up.
+        # (At least one: a wall clock set back meanwhile never repeats a deadline.)
+        n = max((int(_b.now(self.clock)) - self.deadline) // self.interval + 1, 1)
+        self.overruns += n - 1
+        self.deadline += n * self.interval
+        self._when = _loop_time(self._hrt_loop, self.clock, self.deadline)
+        self._hrt_schedule()
+
+    def _repr_info(self) -> list[str]:
+        info = super()._repr_info()
+        info.append(f"every {self.interval} ns runs={self.runs} overruns={self.overruns}")
+        return info
+
+
+def _loop_time(loop: asyncio.AbstractEventLoop, clock: ClockId, deadline: int) -> float:
+    """``deadline`` (ns on ``clock``) as a ``loop.time()`` reading."""
+    if clock is ClockId.MONOTONIC and isinstance(loop, asyncio.BaseEventLoop):
+        return deadline / 1e9  # its time() is time.monotonic()
+    return loop.time() + (deadline - int(_b.now(clock))) / 1e9
+
+
+def _run_calls(calls: list[TimerHandle]) -> None:
+    """Run due calls in order. Should one raise past the loop's exception
+    handler (SystemExit, KeyboardInterrupt), the rest run soon after."""
+    for i, h in enumerate(calls):
+        try:
+            h._hrt_fire()
+        except BaseException:
+            for rest in calls[i + 1:]:
+                h._hrt_loop.call_soon(rest._hrt_fire)
+            raise
+
+
+def _check_fn(name: str, fn: object) -> None:
+    if inspect.iscoroutinefunction(fn) or inspect.iscoroutine(fn):
+        raise TypeError(f"coroutines cannot be used with {name}(); got {fn!r}")
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__} {fn!r}")
+
+
+def _check_context(context: object) -> contextvars.Context | None:
+    if context is None or isinstance(context, contextvars.Context):
+        return context
+    raise TypeError(f"context must be a contextvars.Context or None, got {type(context).__name__}")
+
+
+def call_at(
+    when: int, fn: Callable[..., object], *args: Any, clock: ClockId = ClockId.MONOTONIC,
+    context: contextvars.Context | None = None,
+) -> TimerHandle:
+    """Call ``fn(*args)`` on the running loop's thread at absolute ``when``
+    ns on ``clock`` (an absolute REALTIME/TAI time follows wall-clock
+    jumps), in ``context`` (default: a copy of the current context), as
+    ``loop.call_at`` does but precise to the microsecond on any loop. A time
+    already past calls it at the next loop iteration. Returns a
+    ``TimerHandle``; dropping it does not cancel the call.
+
+    Raises TypeError/ValueError for a bad ``when``, clock, context, a
+    non-callable or coroutine ``fn`` (before anything is queued), and
+    RuntimeError outside a running loop.
+    """
+    w = check_ns("when", when)
+    c = _clock(clock)
+    _check_fn("call_at", fn)
+    ctx = _check_context(context)
+    h = TimerHandle(w, c, fn, args, asyncio.get_running_loop(), ctx)
+    h._hrt_schedule()
+    return h
+
+
+def call_later(
+    delay: int, fn: Callable[..., object], *args: Any,
+    context: contextvars.Context | None = None,
+) -> TimerHandle:
+    """Call ``fn(*args)`` on the running loop's thread ``delay`` ns from now
+    (MONOTONIC), in ``context`` (default: a copy of the current context).
+    Unlike ``hrtimer_cffi.call_later``, whose callbacks run on the package's
+    expiry threads, ``fn`` may touch the loop and its futures. Returns a
+    ``TimerHandle``; raises as ``call_at`` does (ValueError for a negative
+    delay)."""
+    d = check_nonneg("delay", delay)
+    _check_fn("call_later", fn)
+    ctx = _check_context(context)
+    loop = asyncio.get_running_loop()
+    h = TimerHandle(min(int(_b.now(ClockId.MONOTONIC)) + d, INT64_MAX), ClockId.MONOTONIC,
+                    fn, args, loop, ctx)
+    h._hrt_schedule()
+    return h
+
+
+def call_every(
+    interval: int, fn: Callable[..., object], *args: Any, first: int | None = None,
+    clock: ClockId = ClockId.MONOTONIC, context: contextvars.Context | None = None,
+) -> PeriodicHandle:
+    """Call ``fn(*args)`` on the running loop's thread every ``interval`` ns,
+    first at absolute ``first`` ns on ``clock`` (default: one interval from
+    now), drift-free (deadlines ``first + k * interval``; a late call skips
+    the intervals that passed, counted in ``overruns``), each call in
+    ``context`` (default: a copy of the current context, taken once). If
+    ``fn`` raises, the loop's exception handler gets the error and the calls
+    stop. Returns a ``PeriodicHandle``; ``cancel()`` stops the calls.
+
+    Raises TypeError/ValueError for a non-positive interval, a bad ``first``,
+    clock or context, a non-callable or coroutine ``fn``, and RuntimeError
+    outside a running loop.
+    """
+    i = check_interval("interval", interval)
+    c = _clock(clock)
+    f = None if first is None else check_ns("first", first)
+    _check_fn("call_every", fn)
+    ctx = _check_context(context)
+    loop = asyncio.get_running_loop()
+    if f is None:
+        f = min(int(_b.now(c)) + i, INT64_MAX)
+    h = PeriodicHandle(f, i, c, fn, args, loop, ctx)
+    h._hrt_schedule()
+    return h
+
+
+__all__ += ["PeriodicHandle", "TimerHandle", "call_at", "call_every", "call_later"]
 __all__ += ["EventLoop", "EventLoopPolicy", "install", "new_event_loop", "run"]

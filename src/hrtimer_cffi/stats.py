@@ -9,11 +9,20 @@ from . import _binding as _b
 __all__ = ["GilHandover", "expiry_stats", "gil_handover"]
 
 
-def expiry_stats(hard: bool = True) -> dict[str, int]:
-    """Counters of the HARD (default) or SOFT expiry thread: ``wakeups``,
-    ``timers_run``, ``spurious`` (wake-ups that ran nothing), ``reprograms``
-    (timerfd_settime calls), ``clock_sets`` (wall-clock jumps seen)."""
-    return _b.domain_stats(None, hard)
+def expiry_stats(hard: bool = False) -> dict[str, int]:
+    """Counters of the SOFT expiry thread, or with ``hard=True`` of the HARD
+    ones (summed): ``wakeups``, ``timers_run``, ``spurious`` (wake-ups that
+    ran nothing), ``reprograms`` (timerfd_settime calls), ``clock_sets``
+    (wall-clock jumps seen). ``hard`` means what it means for
+    ``call_later``, and defaults as there (and as ``ManualClock.stats``) to
+    the default context, SOFT. Raises TypeError for a non-bool ``hard``."""
+    return _b.domain_stats(None, _check_hard(hard))
+
+
+def _check_hard(hard: object) -> bool:
+    if not isinstance(hard, bool):
+        raise TypeError(f"hard must be a bool, got {type(hard).__name__}")
+    return hard
 
 
 class GilHandover(NamedTuple):

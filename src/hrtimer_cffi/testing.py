@@ -8,16 +8,31 @@ callback in the calling thread, in expiry order.
 
 from __future__ import annotations
 
+import sys
 import weakref
 from collections.abc import Callable
 from typing import Any
 
+if sys.version_info >= (3, 11):
+    from builtins import BaseExceptionGroup
+else:  # pragma: no cover (3.10)
+    from exceptiongroup import BaseExceptionGroup
+
 from . import _binding as _b
 from . import calls
-from ._units import ClockId, TimerMode, check_clock, check_nonneg, check_ns
+from ._units import (
+    INT64_MAX,
+    INT64_MIN,
+    ClockId,
+    TimerMode,
+    check_clock,
+    check_nonneg,
+    check_ns,
+)
 from .arc import ArcTimerHandle
 from .errors import TimerStateError
 from .has_timer import HasTimer, TimerField
+from .stats import _check_hard
 from .timer import Timer, _refuse_copy
 
 __all__ = ["ManualClock"]
@@ -48,30 +63,92 @@ class ManualClock:
     starting one raises TimerStateError). Cannot be copied or pickled."""
 
     def __init__(self, start: int = 0) -> None:
+        self._advancing = 0
         self._dom = _Domain(_b.domain_new_manual(check_nonneg("start", start)))
         self._d = self._dom.c
 
     def now(self, clock: ClockId = ClockId.MONOTONIC) -> int:
         """The clock's reading."""
+        self._check_open()
         return _b.domain_now(self._d, check_clock(clock))
 
     def advance(self, delta: int) -> int:
         """Move time forward by ``delta`` ns (>= 0, saturating at the int64
-        limit) and run what is due, each timer at most once (one still due
-        after its callback runs at the next advance); returns the number of
-        callbacks run. Raises TimerStateError from a callback of this clock.
-        A KeyboardInterrupt (any BaseException that is not an Exception)
-        raised by a callback propagates out of ``advance()``, and the
-        callbacks still due stay queued."""
-        return _b.domain_advance(self._d, check_nonneg("delta", delta))
+        limit) deadline by deadline, as a real clock would: the clock stops
+        at each expiry in the window in turn (the earliest hard expiry of
+        what is queued; every timer whose soft expiry has passed runs there
+        too), runs what is due there, in expiry order, then goes on; last it
+        reads ``now + delta``. So a 1 ms ``call_every`` runs 10 times in
+        ``advance(ms(10))``, each call seeing its own time. Each stop runs a
+        timer at most once: one still due after its callback (re-armed at or
+        before that time) runs at the next stop. Returns the number of
+        callbacks run.
+
+        Raises what the callbacks raised, once time has reached the end: the
+        exception itself if one callback raised, an ``ExceptionGroup`` of
+        them (in order) if several did; each carries a note naming its
+        target. A ``KeyboardInterrupt`` (any BaseException that is not an
+        Exception) stops the advance at once and propagates: the clock stays
+        at that expiry and the callbacks still due stay queued (errors of
+        earlier callbacks then go to ``sys.unraisablehook``).
+        TimerStateError when called from a callback of this clock.
+        """
+        return self._advance(check_nonneg("delta", delta), True)
+
+    def advance_jump(self, delta: int) -> int:
+        """Move time forward by ``delta`` ns in one jump, then run every due
+        timer once, all seeing the end time (a 1 ms ``call_every`` runs once
+        in ``advance_jump(ms(10))``, forwarding over 9 overruns): what a real
+        base does after the process was stopped for ``delta``. Returns and
+        raises as ``advance``."""
+        return self._advance(check_nonneg("delta", delta), False)
+
+    def _advance(self, delta: int, step: bool) -> int:
+        self._check_open()
+        d = self._d
+        ran = 0
+        collector = _b.collect_errors()
+        self._advancing += 1
+        try:
+            with collector:
+                now = _b.domain_now(d, ClockId.MONOTONIC)
+                end = min(now + delta, INT64_MAX)
+                at = INT64_MIN  # the last stop: what was due there ran there
+                while step:
+                    nxt = _b.domain_next_expiry(d, at)
+                    if nxt > end or nxt <= at:  # (INT64_MAX: none left)
+                        break
+                    now = _b.domain_now(d, ClockId.MONOTONIC)
+                    at = max(nxt, now)
+                    ran += _b.domain_advance(d, at - now)
+                if not step or at < end:
+                    now = _b.domain_now(d, ClockId.MONOTONIC)
+                    ran += _b.domain_advance(d, max(end - now, 0))
+        except BaseException:
+            for e in collector.errors:
+                _b.report_unraisable(e, "timer callback of", "a ManualClock (advance interrupted)")
+            raise
+        finally:
+            self._advancing -= 1
+        errors = collector.errors
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            # (an ExceptionGroup when all are Exceptions, as they are in practice)
+            raise BaseExceptionGroup(f"advance(): {len(errors)} timer callbacks raised", errors)
+        return ran
 
     def shift_realtime(self, delta: int) -> None:
         """Jump REALTIME and TAI by ``delta`` ns, as setting the wall clock would."""
+        self._check_open()
         _b.domain_shift_realtime(self._d, check_ns("delta", delta))
 
     def stats(self, hard: bool = False) -> dict[str, int]:
-        """Expiry statistics of the SOFT (default) or HARD context."""
-        return _b.domain_stats(self._d, hard)
+        """Expiry statistics of this clock's SOFT context, or with
+        ``hard=True`` of its HARD ones (summed), as ``hrtimer_cffi.expiry_stats``
+        (same keys, same default). Each stop of ``advance()`` is a wake-up."""
+        self._check_open()
+        return _b.domain_stats(self._d, _check_hard(hard))
 
     def timer(self, mode: TimerMode = TimerMode.REL, clock: ClockId = ClockId.MONOTONIC) -> Timer:
         """A ``Timer`` on this clock."""
@@ -116,14 +193,26 @@ class ManualClock:
         """``hrtimer_cffi.call_every`` on this clock; raises as it does."""
         return calls.every(self._dom, interval, fn, args, slack, hard)
 
+    def close(self) -> None:
+        """Cancel this clock's timers (they release their targets) and free
+        it, as dropping it does; idempotent. Afterwards its methods, and
+        starting one of its timers, raise TimerStateError. Raises
+        TimerStateError from inside its own ``advance()``."""
+        if self._advancing:
+            raise TimerStateError("close(): this ManualClock is advancing (called from "
+                                  "one of its callbacks, or while another thread advances it)")
+        self._close()
+
+    def _check_open(self) -> None:
+        if self._dom.closed:
+            raise TimerStateError("this ManualClock is closed")
+
     __reduce_ex__ = _refuse_copy
 
-    def __del__(
-        self, _cancel: Any = _b.timer_cancel, _free: Any = _b.domain_free
-    ) -> None:
+    def _close(self, _cancel: Any = _b.timer_cancel, _free: Any = _b.domain_free) -> None:
         # (Bound at definition: module globals are gone at exit.)
         dom = getattr(self, "_dom", None)
-        if dom is None:
+        if dom is None or dom.closed:
             return
         dom.closed = True
         # Release the core's references to the targets, then the domain (the
@@ -131,3 +220,6 @@ class ManualClock:
         for timer in list(dom.timers):
             _cancel(timer._c)
         _free(dom.c)
+
+    def __del__(self) -> None:
+        self._close()

@@ -411,6 +411,82 @@ static void test_slack(void)
 	CHECK_EQ(hrt_domain_free(d), 0);
 }
 
+/* ---- the next expiry of a manual domain ---- */
+
+static void test_next_expiry(void)
+{
+	struct hrt_domain *d = manual_domain();
+	struct rec a, b, c;
+	int64_t next = 0;
+
+	REQUIRE(d);
+	CHECK_EQ(hrt_domain_next_expiry(d, INT64_MIN, NULL), -EINVAL);
+	CHECK_EQ(hrt_domain_next_expiry(NULL, INT64_MIN, &next), -EINVAL);
+	CHECK_EQ(hrt_domain_next_expiry(hrt_default_domain(), INT64_MIN, &next), -EINVAL);
+	CHECK_EQ(hrt_domain_next_expiry(d, INT64_MIN, &next), 0);
+	CHECK_EQ(next, INT64_MAX); /* nothing queued */
+
+	rec_init(&a, d, 1, HRT_CLOCK_MONOTONIC, HRT_MODE_ABS);
+	rec_init(&b, d, 2, HRT_CLOCK_REALTIME, HRT_MODE_ABS);
+	rec_init(&c, d, 3, HRT_CLOCK_MONOTONIC, HRT_MODE_REL | HRT_MODE_HARD);
+	REQUIRE(a.t && b.t && c.t);
+
+	/* the hard expiry (soft + slack) counts, across contexts and clocks */
+	CHECK_EQ(hrt_timer_start_range(a.t, T0 + 1000, 300), 1);
+	CHECK_EQ(hrt_domain_next_expiry(d, INT64_MIN, &next), 0);
+	CHECK_EQ(next, T0 + 1300);
+	CHECK_EQ(hrt_timer_start_range(c.t, 1200, 0), 1); /* HARD context */
+	CHECK_EQ(hrt_domain_next_expiry(d, INT64_MIN, &next), 0);
+	CHECK_EQ(next, T0 + 1200);
+	/* REALTIME reads MONOTONIC + shift: its expiry comes back unshifted */
+	CHECK_EQ(hrt_domain_shift_realtime(d, 5000), 0);
+	CHECK_EQ(hrt_timer_start_range(b.t, T0 + 5000 + 700, 0), 1);
+	CHECK_EQ(hrt_domain_next_expiry(d, INT64_MIN, &next), 0);
+	CHECK_EQ(next, T0 + 700);
+
+	/*
+	 * Stepping to each next expiry: b at +700; then c at +1200, and with it
+	 * a, whose soft expiry (+1000) has passed by then, as a real base's
+	 * wake-up for c would run it.
+	 */
+	log_reset();
+	for (int i = 0; i < 2; i++) {
+		int64_t now = hrt_domain_now(d, HRT_CLOCK_MONOTONIC);
+
+		CHECK_EQ(hrt_domain_next_expiry(d, INT64_MIN, &next), 0);
+		CHECK_EQ(hrt_domain_advance(d, next - now), i + 1);
+	}
+	CHECK_EQ(fire_log_n, 3);
+	CHECK_EQ(fire_log[0], 2);
+	CHECK_EQ(fire_log[1], 3);
+	CHECK_EQ(fire_log[2], 1);
+	CHECK_EQ(b.cb_now, T0 + 5000 + 700);
+	CHECK_EQ(a.cb_now, T0 + 1200);
+	CHECK_EQ(hrt_domain_next_expiry(d, INT64_MIN, &next), 0);
+	CHECK_EQ(next, INT64_MAX);
+
+	/* `after` skips what is due at or before it, per clock base */
+	CHECK_EQ(hrt_timer_start_range(a.t, T0 + 1200, 0), 1);   /* due now */
+	CHECK_EQ(hrt_timer_start_range(c.t, 300, 0), 1);         /* +1500 */
+	CHECK_EQ(hrt_timer_start_range(b.t, T0 + 5000 + 1400, 0), 1);
+	CHECK_EQ(hrt_domain_next_expiry(d, INT64_MIN, &next), 0);
+	CHECK_EQ(next, T0 + 1200);
+	CHECK_EQ(hrt_domain_next_expiry(d, T0 + 1200, &next), 0);
+	CHECK_EQ(next, T0 + 1400);
+	CHECK_EQ(hrt_domain_next_expiry(d, T0 + 1400, &next), 0);
+	CHECK_EQ(next, T0 + 1500);
+	CHECK_EQ(hrt_domain_next_expiry(d, T0 + 1500, &next), 0);
+	CHECK_EQ(next, INT64_MAX);
+	hrt_timer_cancel(a.t);
+	hrt_timer_cancel(b.t);
+	hrt_timer_cancel(c.t);
+
+	hrt_timer_free(a.t);
+	hrt_timer_free(b.t);
+	hrt_timer_free(c.t);
+	CHECK_EQ(hrt_domain_free(d), 0);
+}
+
 /* ---- saturation at INT64_MAX ---- */
 
 static void test_saturation(void)
@@ -1452,6 +1528,7 @@ int main(void)
 {
 	static const struct check_test tests[] = {
 		{ "setup_errors", test_setup_errors },
+		{ "next_expiry", test_next_expiry },
 		{ "start_abs_rel", test_start_abs_rel },
 		{ "slack", test_slack },
 		{ "saturation", test_saturation },
