@@ -119,6 +119,13 @@ def check_ns(name: str, value: object) -> int:
     return _int_ns(name, value)
 
 
+def check_delta(name: str, value: object) -> int:
+    """Validate a signed duration (a shift): int64 nanoseconds or a
+    ``datetime.timedelta`` (converted exactly), any sign. TypeError for
+    another type, ValueError outside int64."""
+    return _duration_ns(name, value)
+
+
 def check_nonneg(name: str, value: object) -> int:
     """Validate a duration >= 0: int64 nanoseconds or a ``datetime.timedelta``
     (converted exactly). TypeError for another type (bool and float

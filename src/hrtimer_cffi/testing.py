@@ -24,8 +24,10 @@ from ._units import (
     INT64_MAX,
     INT64_MIN,
     ClockId,
+    Duration,
     TimerMode,
     check_clock,
+    check_delta,
     check_nonneg,
     check_ns,
 )
@@ -64,7 +66,10 @@ class ManualClock:
 
     def __init__(self, start: int = 0) -> None:
         self._advancing = 0
-        self._dom = _Domain(_b.domain_new_manual(check_nonneg("start", start)))
+        t0 = check_ns("start", start)  # an absolute time: a timedelta is refused
+        if t0 < 0:
+            raise ValueError(f"start must be >= 0 ns, got {t0}")
+        self._dom = _Domain(_b.domain_new_manual(t0))
         self._d = self._dom.c
 
     def now(self, clock: ClockId = ClockId.MONOTONIC) -> int:
@@ -138,10 +143,11 @@ class ManualClock:
             raise BaseExceptionGroup(f"advance(): {len(errors)} timer callbacks raised", errors)
         return ran
 
-    def shift_realtime(self, delta: int) -> None:
-        """Jump REALTIME and TAI by ``delta`` ns, as setting the wall clock would."""
+    def shift_realtime(self, delta: Duration) -> None:
+        """Jump REALTIME and TAI by ``delta`` (int ns, any sign, or a
+        ``datetime.timedelta``), as setting the wall clock would."""
         self._check_open()
-        _b.domain_shift_realtime(self._d, check_ns("delta", delta))
+        _b.domain_shift_realtime(self._d, check_delta("delta", delta))
 
     def stats(self, hard: bool = False) -> dict[str, int]:
         """Expiry statistics of this clock's SOFT context, or with
