@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextvars
 import gc
+import itertools
 import logging
 import threading
 import time
@@ -216,3 +217,27 @@ def test_callback_threads_have_names_in_threading_and_logging(
         assert done[0].wait(WAIT) and done[1].wait(WAIT)
     assert names == {"soft": "hrt-soft", "hard": "hrt-hard-py"}
     assert {r.threadName for r in caplog.records} == {"hrt-soft", "hrt-hard-py"}
+
+
+# ---------------------------------------------------------------- 14.7 aio.periodic
+
+
+def test_aio_periodic_ticks_say_when_and_how_late() -> None:
+    import asyncio
+
+    ticks: list[Any] = []
+
+    async def main() -> None:
+        first = hrt.now() + hrt.ms(2)
+        async for tick in hrt.aio.periodic(hrt.ms(1), first=first):
+            ticks.append(tick)
+            if len(ticks) == 3:
+                break
+
+    asyncio.run(main())
+    assert [t.index for t in ticks] == [1, 2, 3]
+    for t in ticks:
+        assert isinstance(t, int) and t == t.overruns >= 0  # still the overrun count
+        assert 0 <= t.lateness < hrt.s(5)
+    d = [t.deadline for t in ticks]
+    assert all((b - a) % hrt.ms(1) == 0 and b > a for a, b in itertools.pairwise(d))

@@ -51,7 +51,18 @@ from ._units import (
 from .aio_loop import EventLoop, EventLoopPolicy, install, new_event_loop, run
 from .ctimer import EventfdTimer
 
-__all__ = ["Periodic", "periodic", "sleep", "sleep_until"]
+__all__ = [
+    "Periodic",
+    "PeriodicHandle",
+    "Tick",
+    "TimerHandle",
+    "call_at",
+    "call_every",
+    "call_later",
+    "periodic",
+    "sleep",
+    "sleep_until",
+]
 
 _ABS_HARD = TimerMode.ABS | TimerMode.HARD
 
@@ -283,13 +294,38 @@ async def sleep(delta: int, clock: ClockId = ClockId.MONOTONIC) -> None:
     await _wait(loop, c, min(int(_b.now(c)) + d, INT64_MAX))
 
 
+class Tick(int):
+    """What each tick of ``periodic`` yields: an int, the tick's overrun
+    count (the intervals skipped because the task resumed late, 0 when on
+    time, as ``hrtimer_forward() - 1``), that also tells ``deadline`` (the
+    tick's scheduled time, int ns on the clock), ``lateness`` (ns the task
+    resumed after it) and ``index`` (1 for the first tick)."""
+
+    deadline: int
+    index: int
+    lateness: int
+
+    @property
+    def overruns(self) -> int:
+        """The overrun count (the int itself)."""
+        return int(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"Tick(overruns={int(self)}, index={self.index}, deadline={self.deadline}, "
+            f"lateness={self.lateness})"
+        )
+
+
 class Periodic:
     """Drift-free periodic ticks for ``async for``: deadlines are
     ``first + k * interval`` on ``clock``, never re-based on a late wake-up.
 
-    Each tick yields its overrun count: the intervals skipped because the
-    task resumed late (0 when on time), as ``hrtimer_forward() - 1``. So
-    ``ticks + overruns`` equals the intervals elapsed since the first deadline.
+    Each tick yields a ``Tick``: its overrun count (an int: the intervals
+    skipped because the task resumed late, 0 when on time, as
+    ``hrtimer_forward() - 1``) with the tick's ``deadline``, ``lateness``
+    and ``index``. So ``ticks + overruns`` equals the intervals elapsed
+    since the first deadline.
     """
 
     __slots__ = ("clock", "interval", "next_deadline", "overruns", "ticks")
@@ -304,7 +340,7 @@ class Periodic:
     def __aiter__(self) -> Periodic:
         return self
 
-    async def __anext__(self) -> int:
+    async def __anext__(self) -> Tick:
         d = self.next_deadline
         await _wait(asyncio.get_running_loop(), self.clock, d)
         elapsed = int(_b.now(self.clock)) - d
@@ -312,7 +348,11 @@ class Periodic:
         self.next_deadline = d + n * self.interval
         self.ticks += 1
         self.overruns += n - 1
-        return n - 1
+        tick = Tick(n - 1)
+        tick.deadline = d
+        tick.index = self.ticks
+        tick.lateness = elapsed
+        return tick
 
     def __repr__(self) -> str:
         return (
@@ -324,8 +364,10 @@ class Periodic:
 def periodic(
     interval: int, *, first: int | None = None, clock: ClockId = ClockId.MONOTONIC
 ) -> Periodic:
-    """``async for overruns in periodic(interval):`` ticks every ``interval`` ns,
-    first at absolute ``first`` (default: one interval from now) on ``clock``.
+    """``async for tick in periodic(interval):`` ticks every ``interval`` ns,
+    first at absolute ``first`` (int ns on ``clock``; default: one interval
+    from now). Each ``tick`` is its overrun count (an int) with
+    ``deadline``, ``lateness`` and ``index`` (see ``Tick``).
 
     Raises TypeError/ValueError for a non-positive interval, a bad ``first``
     or clock.
