@@ -279,47 +279,14 @@ def later(
     if not callable(fn):
         check_fn(fn)
     ctx = _copy_context() if context is None else _context(context)
-    # _timer(domain, _mode(hard, True), MONOTONIC), inline: the hot path.
     if hard is False or hard is True:
-        key = _LATER_KEYS[hard]
+        timer = _timer(domain, *_LATER_KEYS[hard])
     else:
-        key = (_mode(hard, True), ClockId.MONOTONIC)  # raises TypeError
-    timer = None
-    if domain is None:
-        free = _pool.get(key)
-        while free:
-            try:
-                t = free.pop()
-            except IndexError:  # another thread took the last one
-                break
-            if _getrefcount(t) == 2 and t._c is not _dead:  # see _timer
-                timer = t
-                break
-    if timer is None:
-        timer = Timer(key[0], key[1], _domain=domain)
-    # _arm(_new(Call), ...), inline.
-    call: Call = _new(Call)
-    call._detached = True
-    call._gen = timer._gen = next(arm_seq)
-    call._timer = timer
-    call.fn = fn
-    call.args = args
-    call.context = ctx
-    try:
-        if domain is not None:
-            domain.check_open()
-        rc = _py_start(timer._c, delay, slack, id(call))
-        if rc < 0:
-            _b.raise_errno(rc, "start()")
-    except BaseException:
-        _b.timer_cancel(timer._c)
-        raise
-    return call
+        timer = _timer(domain, _mode(hard, True), ClockId.MONOTONIC)  # raises TypeError
+    return _arm(_new(Call), timer, fn, args, ctx, delay, slack)
 
 
 _LATER_KEYS = {hard: (_mode(hard, True), ClockId.MONOTONIC) for hard in (False, True)}
-_getrefcount = sys.getrefcount
-_dead = _b.DEAD_TIMER
 
 
 def at(
