@@ -4,12 +4,21 @@
  * with overrun count, introspection, and expiry threads that sleep on a
  * timerfd through epoll.
  *
- * Every function returns 0 (or a documented non-negative value) on success
- * and -errno on failure; nothing prints, nothing aborts.
+ * Results, one rule: a status function returns 0 (or a documented
+ * non-negative value) on success and -errno on failure; a getter of a time
+ * (now, expiries, remaining) returns the time and never an errno, since any
+ * int64 is a time: for a timer that is not set up (or NULL) or a clock id
+ * that is not one of HRT_CLOCK_*, it returns 0. Nothing prints, nothing
+ * aborts.
  *
  * Time is int64_t nanoseconds on the timer's clock.
  *
- * Threads: every function is thread-safe and may be called from a callback.
+ * Threads: every function is thread-safe and may be called from a
+ * callback, with these answers there: hrt_domain_stop of the callback's
+ * domain returns -EDEADLK, hrt_domain_advance of a domain whose expiry run
+ * the thread is inside returns -EBUSY, hrt_timer_cancel / hrt_timer_free of
+ * the callback's own timer never wait (the free happens when it returns);
+ * of another timer they wait for that timer's running callback, as anywhere.
  * Callbacks never run under a lock.
  *
  * The part between the cffi markers is also the cdef of the Python binding
@@ -144,7 +153,7 @@ int64_t hrt_domain_advance(struct hrt_domain *d, int64_t delta_ns);
  */
 int hrt_domain_next_expiry(struct hrt_domain *d, int64_t after, int64_t *out);
 
-/* Now on `clock` as the domain sees it. -EINVAL for an unknown clock. */
+/* Now on `clock` as the domain sees it (0 for an unknown clock). */
 int64_t hrt_domain_now(struct hrt_domain *d, int clock);
 
 /*

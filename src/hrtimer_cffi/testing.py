@@ -207,7 +207,10 @@ class ManualClock:
         if self._advancing:
             raise TimerStateError("close(): this ManualClock is advancing (called from "
                                   "one of its callbacks, or while another thread advances it)")
-        self._close()
+        rc = self._close()
+        if rc < 0:
+            _b.raise_errno(rc, "close(): a timer of this ManualClock was armed again or "
+                               "is running meanwhile; close()")
 
     def _check_open(self) -> None:
         if self._dom.closed:
@@ -215,17 +218,24 @@ class ManualClock:
 
     __reduce_ex__ = _refuse_copy
 
-    def _close(self, _cancel: Any = _b.timer_cancel, _free: Any = _b.domain_free) -> None:
-        # (Bound at definition: module globals are gone at exit.)
+    def _close(self, _cancel: Any = _b.timer_cancel, _free: Any = _b.domain_free) -> int:
+        """0, or -EBUSY (the clock stays open: a timer of it was armed again
+        or runs on another thread meanwhile). (The defaults are bound at
+        definition: module globals are gone at exit.)"""
         dom = getattr(self, "_dom", None)
         if dom is None or dom.closed:
-            return
+            return 0
         dom.closed = True
         # Release the core's references to the targets, then the domain (the
         # C side frees it once its last timer is freed).
         for timer in list(dom.timers):
             _cancel(timer._c)
-        _free(dom.c)
+        rc: int = _free(dom.c)
+        if rc < 0:
+            dom.closed = False
+        return rc
 
     def __del__(self) -> None:
+        # A finalizer cannot retry: on -EBUSY the C domain stays allocated
+        # (its timers hold it; nothing else can reach it).
         self._close()

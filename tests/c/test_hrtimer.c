@@ -259,8 +259,8 @@ static void test_setup_errors(void)
 
 	CHECK_EQ(hrt_domain_new_manual(&bad, -1), -EINVAL);
 	CHECK_EQ(hrt_domain_new_manual(NULL, 0), -EINVAL);
-	CHECK_EQ(hrt_domain_now(d, 2), -EINVAL);
-	CHECK_EQ(hrt_domain_now(d, 99), -EINVAL);
+	CHECK_EQ(hrt_domain_now(d, 2), 0);	/* a time getter: 0, never an errno */
+	CHECK_EQ(hrt_domain_now(d, 99), 0);
 	CHECK_EQ(hrt_domain_stats(d, 2, &st), -EINVAL);
 	CHECK_EQ(hrt_domain_stats(d, 1, NULL), -EINVAL);
 	CHECK_EQ(hrt_domain_stats(d, 0, &st), 0);
@@ -269,7 +269,7 @@ static void test_setup_errors(void)
 	CHECK_EQ(hrt_domain_advance(NULL, 1), -EINVAL);
 	CHECK_EQ(hrt_domain_free(hrt_default_domain()), -EINVAL);
 	CHECK_EQ(hrt_domain_free(NULL), -EINVAL);
-	CHECK_EQ(hrt_now(2), -EINVAL);
+	CHECK_EQ(hrt_now(2), 0);
 	CHECK(hrt_timer_size() >= sizeof(struct tq_node));
 
 	hrt_timer_free(t);
