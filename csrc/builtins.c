@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "hrt_builtins.h"
-#include "hrt_internal.h"
 
 static int clock_ok(int clock)
 {
@@ -136,7 +135,8 @@ static int64_t sleep_on_timer(int clock, int64_t deadline)
 {
 	struct hrt_eventfd_post post = { .fd = -1, .interval = 0 };
 	struct hrt_domain *d = hrt_default_domain();
-	int ctx = hrt_on_expiry_thread(&d->ctx[HRT_CTX_HARD]) ? HRT_MODE_SOFT : HRT_MODE_HARD;
+	/* HARD, unless this is the HARD C thread (its own timer could not fire) */
+	int ctx = hrt_ctx_thread() == HRT_CTX_THREAD_HARD ? HRT_MODE_SOFT : HRT_MODE_HARD;
 	struct hrt_sleeper sleeper;
 	struct pollfd pfd;
 	struct hrt_timer *t;

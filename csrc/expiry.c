@@ -202,7 +202,7 @@ void hrt_cpu_base_stop_thread(struct hrt_cpu_base *cb)
 {
 	pthread_t th;
 
-	hrt_host_block(); /* the thread may need the host's lock to end */
+	host_block(); /* the thread may need the host's lock to end */
 	pthread_mutex_lock(&cb->lock);
 	if (cb->stopping) {
 		while (cb->thread_running) {

@@ -72,12 +72,6 @@ struct hrt_cpu_base {
 	struct hrt_stats stats;
 };
 
-/* A REALTIME/TAI sleeper of hrt_sleep_until: woken when its domain stops. */
-struct hrt_sleeper {
-	int fd;                     /* the eventfd it polls */
-	struct hrt_sleeper *next;
-};
-
 struct hrt_domain {
 	struct hrt_cpu_base ctx[HRT_NCTX];
 	bool manual;
@@ -111,13 +105,13 @@ struct hrt_timer {
 
 extern const struct hrt_host *hrt_host_hooks;
 
-/* Before a wait for another thread or for time, without a lock (see struct
- * hrt_host). */
-static inline void hrt_host_block(void)
+/* hrt_host_block (hrtimer.h) for the core's own files, inline. */
+static inline void host_block(void)
 {
 	if (hrt_host_hooks && hrt_host_hooks->block)
 		hrt_host_hooks->block();
 }
+
 
 /* expiry.c */
 int hrt_cpu_base_ensure_thread(struct hrt_cpu_base *cb);
@@ -129,10 +123,5 @@ void hrt_cpu_base_forget_thread(struct hrt_cpu_base *cb);
 /* hrtimer.c */
 extern _Atomic unsigned hrt_fork_generation; /* bumped in every fork child */
 int64_t hrt_base_now(const struct hrt_clock_base *b);
-/* True on the thread running an expiry pass of `cb` (race-free: per thread). */
-bool hrt_on_expiry_thread(const struct hrt_cpu_base *cb);
-/* The sleepers of hrt_sleep_until: registered while they poll. */
-void hrt_sleeper_add(struct hrt_domain *d, struct hrt_sleeper *s);
-void hrt_sleeper_del(struct hrt_domain *d, struct hrt_sleeper *s);
 
 #endif /* HRT_INTERNAL_H */

@@ -173,11 +173,6 @@ static inline bool timer_set_up(const struct hrt_timer *t)
 	return t && (__atomic_load_n(&t->state, __ATOMIC_ACQUIRE) & HRT_ST_SETUP);
 }
 
-bool hrt_on_expiry_thread(const struct hrt_cpu_base *cb)
-{
-	return on_callback_thread(cb);
-}
-
 _Static_assert((int)HRT_CTX_THREAD_SOFT == (int)HRT_CTX_SOFT &&
 	       (int)HRT_CTX_THREAD_HARD == (int)HRT_CTX_HARD &&
 	       (int)HRT_CTX_THREAD_HARD_HOSTED == (int)HRT_CTX_HARD_HOSTED,
@@ -494,6 +489,11 @@ int hrt_domain_shift_realtime(struct hrt_domain *d, int64_t delta_ns)
 		pthread_mutex_unlock(&cb->lock);
 	}
 	return 0;
+}
+
+void hrt_host_block(void)
+{
+	host_block();
 }
 
 void hrt_sleeper_add(struct hrt_domain *d, struct hrt_sleeper *s)
@@ -826,7 +826,7 @@ int hrt_timer_cancel(struct hrt_timer *t)
 				/* The host lets its lock go first (the callback
 				 * may need it), never under ours. */
 				pthread_mutex_unlock(&cb->lock);
-				hrt_host_block();
+				host_block();
 				blocked = true;
 				cb = lock_timer(t);
 				continue;

@@ -314,4 +314,23 @@ int hrt_ctx_thread(void);
 void hrt_timer_set_owner(struct hrt_timer *t, void *owner);
 void *hrt_timer_owner(const struct hrt_timer *t);
 
+/*
+ * For code built on the core (the builtins' sleeper): before a wait for
+ * another thread or for time, without a lock, let the host's lock go (the
+ * host's block hook, see struct hrt_host; nothing without a host).
+ */
+void hrt_host_block(void);
+
+/*
+ * A sleeper on a domain's timer (hrt_sleep_until on REALTIME/TAI),
+ * registered while it polls its eventfd: hrt_domain_stop writes to the
+ * eventfd of each, since their timers will not fire any more.
+ */
+struct hrt_sleeper {
+	int fd;                     /* the eventfd it polls */
+	struct hrt_sleeper *next;   /* the domain's */
+};
+void hrt_sleeper_add(struct hrt_domain *d, struct hrt_sleeper *s);
+void hrt_sleeper_del(struct hrt_domain *d, struct hrt_sleeper *s);
+
 #endif /* HRT_HRTIMER_H */

@@ -159,7 +159,7 @@ static __thread int blocks;
 static struct hrt_timer *_Atomic block_lock_of;
 static _Atomic int block_under_lock;
 
-static void host_block(void)
+static void test_host_block(void)
 {
 	struct hrt_timer *t = atomic_load(&block_lock_of);
 
@@ -169,7 +169,7 @@ static void host_block(void)
 }
 
 static const struct hrt_host host = {
-	host_acquire, host_release, host_batch_enter, host_batch_exit, host_block,
+	host_acquire, host_release, host_batch_enter, host_batch_exit, test_host_block,
 };
 
 static struct hrt_timer *hosted_timer(struct hrt_domain *d, int clock, int mode,
