@@ -231,12 +231,16 @@ def _dispatch(target: Any, timer: Timer, now: int) -> int:
     """Run ``target``'s callback for ``timer``, the one that fired; errors go
     to ``sys.unraisablehook``."""
     try:
-        ctx = CallbackContext(timer, now)
+        ctx = _new(CallbackContext)  # CallbackContext(timer, now), inline
+        ctx.timer = timer
+        ctx.now = now
         r = target.run(ctx)
         if r is None:
             return 0
-        if type(r) is TimerRestart or (type(r) is int and r in (0, 1)):
-            return int(r)
+        if type(r) is TimerRestart:
+            return 1 if r is _RESTART else 0
+        if type(r) is int and r in (0, 1):
+            return r
         raise TypeError(f"run() must return a TimerRestart or None, got {r!r}")
     except BaseException as e:  # never let it reach the expiry thread
         # KeyboardInterrupt and the like inside ManualClock.advance() (the
@@ -247,4 +251,6 @@ def _dispatch(target: Any, timer: Timer, now: int) -> int:
         return 0
 
 
+_new = object.__new__
+_RESTART = TimerRestart.RESTART
 _b.set_dispatch(_dispatch)
