@@ -15,6 +15,24 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 
+# The start of a child-process script that forks: imports, and
+# wait_child(pid, seconds) -> the child's exit code, or "hung" (killed).
+CHILD_PRELUDE = """
+import os, signal, sys, threading, time
+import hrtimer_cffi as hrt
+
+def wait_child(pid, seconds=20.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return "hung"
+"""
+
 _HEADING = re.compile(r"^## (.*)$", re.M)
 _NUMBERED = re.compile(r"^(\d+)\.\s")
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.M | re.S)

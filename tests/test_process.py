@@ -11,24 +11,12 @@ import subprocess
 import sys
 import textwrap
 
+from conftest import CHILD_PRELUDE
+
 TIMEOUT = 60
 
-PRELUDE = textwrap.dedent(
+PRELUDE = CHILD_PRELUDE + textwrap.dedent(
     """
-    import os, signal, sys, threading, time
-    import hrtimer_cffi as hrt
-
-    def wait_child(pid, seconds=20.0):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return os.waitstatus_to_exitcode(status)
-            time.sleep(0.01)
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        return "hung"
-
     def fires(hard, timeout=5.0):
         ev = threading.Event()
         hrt.call_later(hrt.ms(1), ev.set, hard=hard)

@@ -22,6 +22,7 @@ from types import FrameType
 from typing import Any, NamedTuple
 
 import pytest
+from conftest import CHILD_PRELUDE
 
 import hrtimer_cffi as hrt
 from hrtimer_cffi import aio
@@ -45,21 +46,6 @@ def detail(proc: subprocess.CompletedProcess[str]) -> str:
     return f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
 
 
-FORK_PRELUDE = """
-import os, signal, sys, threading, time
-import hrtimer_cffi as hrt
-
-def wait_child(pid, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.01)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    return "hung"
-"""
 
 
 class Obj(hrt.HasTimer):
@@ -464,7 +450,7 @@ def test_a_child_forked_while_a_module_lock_is_held_does_not_hang(where: str) ->
         ),
     }[where]
     proc = child(
-        FORK_PRELUDE
+        CHILD_PRELUDE
         + f"""
 import warnings
 warnings.simplefilter("ignore", DeprecationWarning)   # 3.12+: fork of a threaded process
