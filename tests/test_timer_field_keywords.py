@@ -44,7 +44,7 @@ def test_keywords_give_the_mode(kwargs: dict[str, Any], mode: hrt.TimerMode) -> 
 
 @pytest.mark.parametrize("kwargs, exc, message", [
     ({"mode": M.REL | M.HARD, "hard": False}, ValueError,
-     "hard=False contradicts mode=<TimerMode.REL|HARD: 9>"),
+     f"hard=False contradicts mode={M.REL | M.HARD!r}"),  # (repr differs by version)
     ({"mode": M.REL | M.SOFT, "hard": True}, ValueError, "hard=True contradicts mode="),
     ({"mode": M.REL, "absolute": True}, ValueError,
      "absolute=True contradicts mode=<TimerMode.REL: 1>"),
