@@ -1,16 +1,33 @@
 /*
- * test_timerqueue.c - standalone tests for csrc/timerqueue.c.
+ * test_timerqueue.c - tests for csrc/timerqueue.c, and for the queue slot
+ * that hrt_timer_setup() reserves (its -ENOMEM path).
  *
- * Build: gcc -std=gnu11 -Wall -Wextra -Werror -g -O1 \
- *        -fsanitize=address,undefined -fno-sanitize-recover=all \
- *        -Icsrc csrc/timerqueue.c tests/c/test_timerqueue.c -o /tmp/tq_test
+ * Linked with -Wl,--wrap=realloc (Makefile: CLINK_test_timerqueue): a test
+ * makes the next reallocs fail to check that nothing changes on -ENOMEM.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "hrt_internal.h"
 #include "timerqueue.h"
+
+/* realloc failure injection: the next `realloc_fail` calls return NULL */
+static int realloc_fail;
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	if (realloc_fail > 0) {
+		realloc_fail--;
+		return NULL;
+	}
+	return __real_realloc(p, n);
+}
 
 static int failures;	/* failed checks within the current test */
 
@@ -60,16 +77,64 @@ static uint64_t xorshift64(void)
 	return x;
 }
 
+/* ---- helpers ---- */
+
+/* An empty queue with n slots reserved. */
+static bool q_init(struct tq_head *h, size_t n)
+{
+	tq_init(h);
+	for (size_t i = 0; i < n; i++)
+		if (!CHECK(tq_reserve(h) == 0))
+			return false;
+	return true;
+}
+
+/* Pop everything: the order must be by (expires, item seq). */
+static size_t drain_in_order(struct tq_head *h)
+{
+	const struct item *prev = NULL;
+	struct tq_node *n;
+	size_t popped = 0;
+
+	while ((n = tq_getnext(h))) {
+		struct item *x = to_item(n);
+
+		if (prev) {
+			CHECK(prev->node.expires <= n->expires);
+			if (prev->node.expires == n->expires)
+				CHECK(prev->seq < x->seq);
+		}
+		prev = x;
+		tq_del(h, n);
+		CHECK(!tq_node_queued(n));
+		if (++popped > h->reserved + 1)
+			break;
+	}
+	return popped;
+}
+
 /* ---- tests ---- */
 
 static void test_empty(void)
 {
 	struct tq_head h;
+	struct item x;
 
 	tq_init(&h);
 	CHECK(tq_getnext(&h) == NULL);
-	CHECK(h.count == 0);
+	CHECK(h.count == 0 && h.cap == 0 && h.heap == NULL);
 	REQUIRE(tq_check(&h) == 0);
+	/* deleting an unqueued node changes nothing */
+	tq_node_init(&x.node);
+	CHECK(tq_del(&h, &x.node) == false);
+	REQUIRE(tq_reserve(&h) == 0);
+	CHECK(h.reserved == 1 && h.cap >= 1 && h.heap != NULL);
+	REQUIRE(tq_check(&h) == 0);
+	tq_unreserve(&h);
+	CHECK(h.reserved == 0);
+	REQUIRE(tq_check(&h) == 0);
+	tq_destroy(&h);
+	CHECK(h.heap == NULL && h.cap == 0);
 }
 
 static void test_add_first(void)
@@ -80,7 +145,7 @@ static void test_add_first(void)
 	struct tq_head h;
 	size_t i;
 
-	tq_init(&h);
+	REQUIRE(q_init(&h, ARRAY_SIZE(keys)));
 	for (i = 0; i < ARRAY_SIZE(keys); i++) {
 		tq_node_init(&it[i].node);
 		CHECK(!tq_node_queued(&it[i].node));
@@ -90,6 +155,7 @@ static void test_add_first(void)
 		REQUIRE(tq_check(&h) == 0);
 	}
 	CHECK(h.count == ARRAY_SIZE(keys));
+	tq_destroy(&h);
 }
 
 static void test_getnext_min(void)
@@ -99,7 +165,7 @@ static void test_getnext_min(void)
 	int64_t min = INT64_MAX;
 	size_t i;
 
-	tq_init(&h);
+	REQUIRE(q_init(&h, ARRAY_SIZE(it)));
 	for (i = 0; i < ARRAY_SIZE(it); i++) {
 		tq_node_init(&it[i].node);
 		it[i].node.expires = (int64_t)(xorshift64() % 1000) - 500;
@@ -111,6 +177,7 @@ static void test_getnext_min(void)
 		CHECK(tq_getnext(&h)->expires == min);
 	}
 	REQUIRE(tq_check(&h) == 0);
+	tq_destroy(&h);
 }
 
 static void test_del_nonempty(void)
@@ -120,7 +187,7 @@ static void test_del_nonempty(void)
 	struct tq_node *n;
 	size_t i;
 
-	tq_init(&h);
+	REQUIRE(q_init(&h, ARRAY_SIZE(it)));
 	for (i = 0; i < ARRAY_SIZE(it); i++) {
 		tq_node_init(&it[i].node);
 		it[i].node.expires = (int64_t)((i * 7) % 32);
@@ -130,8 +197,9 @@ static void test_del_nonempty(void)
 	/* delete from the middle, then drain from the front */
 	CHECK(tq_del(&h, &it[5].node) == true);
 	CHECK(!tq_node_queued(&it[5].node));
-	CHECK(it[5].node.parent == NULL && it[5].node.left == NULL &&
-	      it[5].node.right == NULL);
+	CHECK(it[5].node.slot == 0);
+	CHECK(tq_del(&h, &it[5].node) == true);	/* again: a no-op */
+	CHECK(h.count == ARRAY_SIZE(it) - 1);
 	REQUIRE(tq_check(&h) == 0);
 	for (i = 0; i < ARRAY_SIZE(it) - 1; i++) {
 		n = tq_getnext(&h);
@@ -146,47 +214,48 @@ static void test_del_nonempty(void)
 	tq_add(&h, &it[0].node);
 	CHECK(tq_del(&h, &it[0].node) == false);
 	REQUIRE(tq_check(&h) == 0);
+	tq_destroy(&h);
 }
 
+/* Equal expiries come out in add order, also after deletes and re-adds. */
 static void test_fifo_stability(void)
 {
 	enum { N = 1000, K = 10 };
 	static struct item it[N];
 	struct tq_head h;
-	struct tq_node *n;
-	int64_t last_key = INT64_MIN;
-	uint64_t last_seq = 0;
-	size_t i, popped = 0;
+	uint64_t seq = 0;
+	size_t i;
 
-	tq_init(&h);
+	REQUIRE(q_init(&h, N));
 	for (i = 0; i < N; i++) {
 		tq_node_init(&it[i].node);
 		it[i].node.expires = (int64_t)(xorshift64() % K);
-		it[i].seq = i;
+		it[i].seq = seq++;
 		tq_add(&h, &it[i].node);
 		REQUIRE(tq_check(&h) == 0);
 	}
-	REQUIRE(tq_check(&h) == 0);
+	CHECK(drain_in_order(&h) == N);
 
-	/* in-order walk must match pop order */
-	n = tq_getnext(&h);
-	for (i = 0; n; i++, n = tq_next(n))
-		;
-	CHECK(i == N);
-
-	while ((n = tq_getnext(&h)) && popped <= N) {
-		struct item *x = to_item(n);
-
-		CHECK(n->expires >= last_key);
-		if (popped && n->expires == last_key)
-			CHECK(x->seq > last_seq);
-		last_key = n->expires;
-		last_seq = x->seq;
-		tq_del(&h, n);
-		popped++;
+	/* all equal: delete a random third and add them back (they go last) */
+	for (i = 0; i < N; i++) {
+		it[i].node.expires = 7;
+		it[i].seq = seq++;
+		tq_add(&h, &it[i].node);
 	}
-	CHECK(popped == N);
+	for (i = 0; i < N; i++) {
+		struct item *x = &it[xorshift64() % N];
+
+		if (!tq_node_queued(&x->node))
+			continue;
+		tq_del(&h, &x->node);
+		REQUIRE(tq_check(&h) == 0);
+		x->seq = seq++;
+		tq_add(&h, &x->node);
+		REQUIRE(tq_check(&h) == 0);
+	}
+	CHECK(drain_in_order(&h) == N);
 	REQUIRE(tq_check(&h) == 0);
+	tq_destroy(&h);
 }
 
 /* Reference model: array kept sorted by (expires, seq). */
@@ -232,15 +301,25 @@ static void ref_remove(struct item *x)
 	ref_n--;
 }
 
-static bool ref_matches_walk(const struct tq_head *h)
+/*
+ * The queue holds exactly the reference's nodes, in its order: the same
+ * count, each reference node queued, the same first node, and the queue's
+ * own order (tq_before) agreeing with the reference on every neighbour
+ * pair — with tq_check's heap order that fixes the order of every pop.
+ */
+static bool ref_matches(const struct tq_head *h)
 {
-	struct tq_node *n = tq_getnext(h);
-	size_t i;
-
-	for (i = 0; i < ref_n; i++, n = tq_next(n))
-		if (n != &ref[i]->node)
+	if (h->count != ref_n)
+		return false;
+	if (tq_getnext(h) != (ref_n ? &ref[0]->node : NULL))
+		return false;
+	for (size_t i = 0; i < ref_n; i++) {
+		if (!tq_node_queued(&ref[i]->node))
 			return false;
-	return n == NULL;
+		if (i && !tq_before(&ref[i - 1]->node, &ref[i]->node))
+			return false;
+	}
+	return true;
 }
 
 static int64_t random_key(void)
@@ -266,7 +345,7 @@ static void test_random(void)
 	size_t op, i;
 
 	rng_state = 0x2545f4914f6cdd1dULL;
-	tq_init(&h);
+	REQUIRE(q_init(&h, POOL));
 	ref_n = 0;
 	for (i = 0; i < POOL; i++) {
 		tq_node_init(&pool[i].node);
@@ -308,9 +387,9 @@ static void test_random(void)
 			REQUIRE(tq_check(&h) == 0);
 		}
 		if (op % 10000 == 0)
-			CHECK(ref_matches_walk(&h));
+			CHECK(ref_matches(&h));
 	}
-	CHECK(ref_matches_walk(&h));
+	CHECK(ref_matches(&h));
 	REQUIRE(tq_check(&h) == 0);
 
 	/* drain */
@@ -323,6 +402,7 @@ static void test_random(void)
 	}
 	CHECK(tq_getnext(&h) == NULL);
 	REQUIRE(tq_check(&h) == 0);
+	tq_destroy(&h);
 }
 
 static void test_extremes(void)
@@ -331,41 +411,188 @@ static void test_extremes(void)
 	struct tq_head h;
 	static const int64_t keys[] = { 0, INT64_MAX, INT64_MIN, INT64_MAX,
 					INT64_MIN, -1 };
-	struct tq_node *n;
+	static const size_t order[] = { 2, 4, 5, 0, 1, 3 };
 
-	tq_init(&h);
+	REQUIRE(q_init(&h, ARRAY_SIZE(it)));
 	for (size_t i = 0; i < ARRAY_SIZE(it); i++) {
 		tq_node_init(&it[i].node);
 		it[i].node.expires = keys[i];
 		tq_add(&h, &it[i].node);
 		REQUIRE(tq_check(&h) == 0);
 	}
-	n = tq_getnext(&h);
-	CHECK(n == &it[2].node);
-	n = tq_next(n);
-	CHECK(n == &it[4].node);
-	n = tq_next(n);
-	CHECK(n == &it[5].node);
-	n = tq_next(n);
-	CHECK(n == &it[0].node);
-	n = tq_next(n);
-	CHECK(n == &it[1].node);
-	n = tq_next(n);
-	CHECK(n == &it[3].node);
-	CHECK(tq_next(n) == NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
+		REQUIRE(tq_getnext(&h) == &it[order[i]].node);
+		tq_del(&h, &it[order[i]].node);
+		REQUIRE(tq_check(&h) == 0);
+	}
+	CHECK(tq_getnext(&h) == NULL);
+	tq_destroy(&h);
+}
 
-	CHECK(tq_del(&h, &it[2].node) == true);
-	CHECK(tq_getnext(&h) == &it[4].node);
+/* Sibling groups start on a cache line (a performance property). */
+static bool groups_aligned(const struct tq_head *h)
+{
+	return h->heap && (uintptr_t)&h->heap[1] % 64 == 0;
+}
+
+/*
+ * The array grows as slots are reserved and shrinks as they are given
+ * back, keeping every queued node in place (also when the array moves).
+ */
+static void test_growth_shrink(void)
+{
+	enum { N = 20000 };
+	static struct item it[N];
+	struct tq_head h;
+	uint64_t seq = 0;
+	size_t i, cap_max;
+
+	tq_init(&h);
+	/* grow with nodes queued: reserve one, add one */
+	for (i = 0; i < N; i++) {
+		REQUIRE(tq_reserve(&h) == 0);
+		CHECK(h.reserved == i + 1 && h.cap >= h.reserved);
+		CHECK(groups_aligned(&h));
+		tq_node_init(&it[i].node);
+		it[i].node.expires = random_key();
+		it[i].seq = seq++;
+		tq_add(&h, &it[i].node);
+		if (i % 997 == 0)
+			REQUIRE(tq_check(&h) == 0);
+	}
 	REQUIRE(tq_check(&h) == 0);
+	cap_max = h.cap;
+	CHECK(cap_max < 2 * N + 16);
+	/* delete three quarters at random positions, give their slots back */
+	for (i = 0; i < N; i++) {
+		if (i % 4 == 0)
+			continue;
+		CHECK(tq_del(&h, &it[i].node));
+		tq_unreserve(&h);
+		CHECK(h.count <= h.reserved && h.reserved <= h.cap);
+		if (i % 997 == 0)
+			REQUIRE(tq_check(&h) == 0);
+	}
+	REQUIRE(tq_check(&h) == 0);
+	CHECK(h.reserved == N / 4);
+	CHECK(h.cap < cap_max && h.cap <= 4 * h.reserved);
+	CHECK(groups_aligned(&h));
+	CHECK(drain_in_order(&h) == N / 4);
+	while (h.reserved)
+		tq_unreserve(&h);
+	CHECK(h.cap <= 32);
+	REQUIRE(tq_check(&h) == 0);
+	tq_destroy(&h);
+}
+
+/* -ENOMEM from tq_reserve changes nothing; a failed shrink keeps working. */
+static void test_reserve_enomem(void)
+{
+	struct item it[16];
+	struct tq_head h, before;
+
+	tq_init(&h);
+	realloc_fail = 1;
+	CHECK(tq_reserve(&h) == -ENOMEM);
+	CHECK(h.reserved == 0 && h.cap == 0 && h.heap == NULL);
+	REQUIRE(q_init(&h, ARRAY_SIZE(it)));	/* exactly the first capacity */
+	for (size_t i = 0; i < ARRAY_SIZE(it); i++) {
+		tq_node_init(&it[i].node);
+		it[i].node.expires = (int64_t)(ARRAY_SIZE(it) - i);
+		it[i].seq = i;
+		tq_add(&h, &it[i].node);
+	}
+	REQUIRE(h.reserved == h.cap);		/* the next reserve must grow */
+	before = h;
+	realloc_fail = 1;
+	CHECK(tq_reserve(&h) == -ENOMEM);
+	CHECK(memcmp(&before, &h, sizeof(h)) == 0);
+	REQUIRE(tq_check(&h) == 0);
+	REQUIRE(tq_reserve(&h) == 0);
+	CHECK(h.cap > before.cap);
+	REQUIRE(tq_check(&h) == 0);
+	/* shrinking can fail: the slots are given back all the same */
+	realloc_fail = 1000;
+	while (h.reserved > ARRAY_SIZE(it))
+		tq_unreserve(&h);
+	realloc_fail = 0;
+	CHECK(h.reserved == ARRAY_SIZE(it));
+	REQUIRE(tq_check(&h) == 0);
+	CHECK(drain_in_order(&h) == ARRAY_SIZE(it));
+	tq_destroy(&h);
+}
+
+struct skip_set {
+	const bool *skipped;	/* by item id */
+	unsigned calls;
+};
+
+static bool skip_item(const struct tq_node *n, const void *arg)
+{
+	struct skip_set *s = (struct skip_set *)arg;
+
+	s->calls++;
+	return s->skipped[to_item((struct tq_node *)n)->id];
+}
+
+/* tq_first_unskipped finds the first node of the order that is not skipped. */
+static void test_first_unskipped(void)
+{
+	enum { N = 2000 };
+	static struct item it[N];
+	static bool skipped[N];
+	struct skip_set s = { skipped, 0 };
+	struct tq_head h;
+	uint64_t seq = 0;
+
+	rng_state = 0x5851f42d4c957f2dULL;
+	REQUIRE(q_init(&h, N));
+	ref_n = 0;
+	CHECK(tq_first_unskipped(&h, skip_item, &s) == NULL);
+	for (size_t i = 0; i < N; i++) {
+		tq_node_init(&it[i].node);
+		it[i].id = i;
+		it[i].node.expires = (int64_t)(xorshift64() % 500);	/* ties */
+		it[i].seq = seq++;
+		tq_add(&h, &it[i].node);
+		ref_insert(&it[i]);
+	}
+	for (int round = 0; round < 200; round++) {
+		struct tq_node *want = NULL;
+		unsigned density = (unsigned)(round % 10);	/* tenths skipped */
+		size_t prefix = round % 3 == 0 ? (size_t)(xorshift64() % 50) : 0;
+
+		for (size_t i = 0; i < N; i++)
+			skipped[i] = xorshift64() % 10 < density;
+		/* a skipped prefix of the order, as an expiry run leaves one */
+		for (size_t k = 0; k < prefix; k++)
+			skipped[ref[k]->id] = true;
+		if (round == 199)
+			for (size_t i = 0; i < N; i++)
+				skipped[i] = true;
+		for (size_t k = 0; k < ref_n && !want; k++)
+			if (!skipped[ref[k]->id])
+				want = &ref[k]->node;
+		s.calls = 0;
+		CHECK(tq_first_unskipped(&h, skip_item, &s) == want);
+		/* nothing skipped at the front: one look */
+		if (want == tq_getnext(&h))
+			CHECK(s.calls == 1);
+	}
+	while (ref_n)
+		ref_remove(ref[0]);
+	CHECK(drain_in_order(&h) == N);
+	tq_destroy(&h);
 }
 
 static void test_check_detects(void)
 {
 	struct item it[16];
 	struct tq_head h;
+	struct tq_entry e;
 	size_t i;
 
-	tq_init(&h);
+	REQUIRE(q_init(&h, ARRAY_SIZE(it)));
 	for (i = 0; i < ARRAY_SIZE(it); i++) {
 		tq_node_init(&it[i].node);
 		it[i].node.expires = (int64_t)i;
@@ -373,27 +600,116 @@ static void test_check_detects(void)
 	}
 	CHECK(tq_check(&h) == 0);
 
-	h.count++;
+	h.reserved--;			/* more nodes than slots */
 	CHECK(tq_check(&h) != 0);
-	h.count--;
+	h.reserved++;
 
-	h.leftmost = &it[1].node;
-	CHECK(tq_check(&h) != 0);
-	h.leftmost = &it[0].node;
-
-	h.root->color = TQ_RED;
-	CHECK(tq_check(&h) != 0);
-	h.root->color = TQ_BLACK;
-
-	it[0].node.expires = 100;
+	it[0].node.expires = 100;	/* key changed while queued */
 	CHECK(tq_check(&h) != 0);
 	it[0].node.expires = 0;
 
-	it[3].node.queued = 0;
+	it[3].node.slot = 0;		/* position lost */
 	CHECK(tq_check(&h) != 0);
-	it[3].node.queued = 1;
+	it[3].node.slot = 5;		/* wrong position */
+	CHECK(tq_check(&h) != 0);
+	it[3].node.slot = 4;
+
+	/* parent after child, positions kept consistent */
+	e = h.heap[0];
+	h.heap[0] = h.heap[1];
+	h.heap[1] = e;
+	h.heap[0].node->slot = 1;
+	h.heap[1].node->slot = 2;
+	CHECK(tq_check(&h) != 0);
+	e = h.heap[0];
+	h.heap[0] = h.heap[1];
+	h.heap[1] = e;
+	h.heap[0].node->slot = 1;
+	h.heap[1].node->slot = 2;
+	CHECK(tq_check(&h) == 0);
+
+	it[7].node.seq = h.seq;		/* a sequence number not handed out */
+	CHECK(tq_check(&h) != 0);
+	it[7].node.seq = 7;
 
 	CHECK(tq_check(&h) == 0);
+	tq_destroy(&h);
+}
+
+/* ---- the slot hrt_timer_setup() reserves ---- */
+
+static size_t reserved_on(struct hrt_domain *d, int ctx, int clock_index)
+{
+	return d->ctx[ctx].clock_base[clock_index].queue.reserved;
+}
+
+static int free_self(struct hrt_timer *t, void *data)
+{
+	(void)data;
+	hrt_timer_free(t);
+	return HRT_NORESTART;
+}
+
+static int noop(struct hrt_timer *t, void *data)
+{
+	(void)t;
+	(void)data;
+	return HRT_NORESTART;
+}
+
+/*
+ * Setup takes the slot (-ENOMEM: the timer is not set up, or stays where it
+ * was), re-setup moves it, -EBUSY gives the new one back, free (also from
+ * the timer's own callback) gives it back.
+ */
+static void test_setup_reserves(void)
+{
+	struct hrt_domain *d;
+	struct hrt_timer *t = hrt_timer_alloc(), *u = hrt_timer_alloc();
+	const int hard = HRT_CTX_HARD, mono = 0, boot = 2;
+
+	REQUIRE(t && u);
+	REQUIRE(hrt_domain_new_manual(&d, 1000) == 0);
+
+	realloc_fail = 1;	/* the first slot of a base allocates */
+	CHECK(hrt_timer_setup(t, d, HRT_CLOCK_MONOTONIC, HRT_MODE_ABS | HRT_MODE_HARD,
+			      noop, NULL, 0) == -ENOMEM);
+	CHECK(reserved_on(d, hard, mono) == 0);
+	CHECK(hrt_timer_start_range(t, 2000, 0) == -EINVAL);	/* not set up */
+	REQUIRE(hrt_timer_setup(t, d, HRT_CLOCK_MONOTONIC, HRT_MODE_ABS | HRT_MODE_HARD,
+				noop, NULL, 0) == 0);
+	CHECK(reserved_on(d, hard, mono) == 1);
+
+	/* re-setup onto BOOTTIME fails for memory: still on MONOTONIC */
+	realloc_fail = 1;
+	CHECK(hrt_timer_setup(t, d, HRT_CLOCK_BOOTTIME, HRT_MODE_ABS | HRT_MODE_HARD,
+			      noop, NULL, 0) == -ENOMEM);
+	CHECK(hrt_timer_clock(t) == HRT_CLOCK_MONOTONIC);
+	CHECK(reserved_on(d, hard, mono) == 1 && reserved_on(d, hard, boot) == 0);
+	CHECK(hrt_timer_start_range(t, 2000, 0) == 1);
+
+	/* active: -EBUSY, the new base's slot is given back */
+	CHECK(hrt_timer_setup(t, d, HRT_CLOCK_BOOTTIME, HRT_MODE_ABS | HRT_MODE_HARD,
+			      noop, NULL, 0) == -EBUSY);
+	CHECK(reserved_on(d, hard, mono) == 1 && reserved_on(d, hard, boot) == 0);
+	CHECK(hrt_timer_cancel(t) == 1);
+
+	/* inactive: the slot moves */
+	REQUIRE(hrt_timer_setup(t, d, HRT_CLOCK_BOOTTIME, HRT_MODE_ABS | HRT_MODE_HARD,
+				noop, NULL, 0) == 0);
+	CHECK(reserved_on(d, hard, mono) == 0 && reserved_on(d, hard, boot) == 1);
+
+	/* freed from its own callback: given back when the callback returns */
+	REQUIRE(hrt_timer_setup(u, d, HRT_CLOCK_MONOTONIC, HRT_MODE_ABS | HRT_MODE_HARD,
+				free_self, NULL, 0) == 0);
+	CHECK(reserved_on(d, hard, mono) == 1);
+	CHECK(hrt_timer_start_range(u, 1500, 0) == 1);
+	CHECK(hrt_domain_advance(d, 1000) == 1);
+	CHECK(reserved_on(d, hard, mono) == 0);
+
+	hrt_timer_free(t);
+	CHECK(reserved_on(d, hard, boot) == 0);
+	CHECK(hrt_domain_free(d) == 0);
 }
 
 struct test {
@@ -411,7 +727,11 @@ int main(void)
 		{ "fifo_stability", test_fifo_stability },
 		{ "random_vs_reference", test_random },
 		{ "extremes", test_extremes },
+		{ "growth_shrink", test_growth_shrink },
+		{ "reserve_enomem", test_reserve_enomem },
+		{ "first_unskipped", test_first_unskipped },
 		{ "check_detects_corruption", test_check_detects },
+		{ "setup_reserves", test_setup_reserves },
 	};
 	int passed = 0, failed = 0;
 	size_t i;
