@@ -5,6 +5,8 @@
  *
  * For a manual domain (no expiry threads: no thread noise) and for the real
  * default domain, each phase on its own line:
+ *   core start+cancel @0 pending (<domain>)  N start + cancel pairs of one
+ *                                            timer with nothing else queued
  *   core arm 1M (<domain>)                   start of 1M inactive timers
  *   core start+cancel @1M pending (<domain>) N start + cancel pairs of one
  *                                            more timer, random expiry among
@@ -126,6 +128,14 @@ static int run(const char *name, struct hrt_domain *d, long n)
 	expect(hrt_timer_setup(x, d, HRT_CLOCK_MONOTONIC,
 			       HRT_MODE_ABS | HRT_MODE_HARD, noop_cb, NULL, 0),
 	       0, "setup");
+
+	t0 = mono_ns();
+	for (long i = 0; i < n; i++) {
+		expect(hrt_timer_start_range(x, pair_exp[i], 0), 1, "start");
+		expect(hrt_timer_cancel(x), 1, "cancel");
+	}
+	printf("core start+cancel @0 pending (%s): %.1f M/s\n", name,
+	       (double)n * 1e3 / (double)(mono_ns() - t0));
 
 	t0 = mono_ns();
 	for (long i = 0; i < n; i++)

@@ -2,8 +2,8 @@
  * test_timerqueue.c - tests for csrc/timerqueue.c, and for the queue slot
  * that hrt_timer_setup() reserves (its -ENOMEM path).
  *
- * Linked with -Wl,--wrap=realloc (Makefile: CLINK_test_timerqueue): a test
- * makes the next reallocs fail to check that nothing changes on -ENOMEM.
+ * Linked with -Wl,--wrap=realloc,--wrap=free (Makefile:
+ * CLINK_test_timerqueue) for the fault injection below.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -15,18 +15,77 @@
 #include "hrt_internal.h"
 #include "timerqueue.h"
 
-/* realloc failure injection: the next `realloc_fail` calls return NULL */
+/*
+ * realloc fault injection (linked with --wrap=realloc,--wrap=free): the
+ * next `realloc_fail` calls return NULL; with `realloc_shift` set, every
+ * block comes back at the next offset within a 64-byte line (as a moving
+ * realloc may place it; sanitizer allocators never do), so the queue has to
+ * redo its line alignment. Shifted blocks are known to __wrap_free.
+ */
 static int realloc_fail;
+static bool realloc_shift;
+static unsigned shifted;	/* blocks handed out at a new line offset */
 void *__real_realloc(void *p, size_t n);
 void *__wrap_realloc(void *p, size_t n);
+void __real_free(void *p);
+void __wrap_free(void *p);
+
+static struct shifted_block {
+	void *user, *real;
+	size_t size;
+} blocks[8];
+
+static struct shifted_block *block_of(const void *user)
+{
+	for (size_t i = 0; user && i < sizeof(blocks) / sizeof(blocks[0]); i++)
+		if (blocks[i].user == user)
+			return &blocks[i];
+	return NULL;
+}
+
+void __wrap_free(void *p)
+{
+	struct shifted_block *b = block_of(p);
+
+	if (b) {
+		__real_free(b->real);
+		b->user = NULL;
+		return;
+	}
+	__real_free(p);
+}
 
 void *__wrap_realloc(void *p, size_t n)
 {
+	struct shifted_block *old = block_of(p), *b;
+	size_t off;
+	char *real;
+
 	if (realloc_fail > 0) {
 		realloc_fail--;
 		return NULL;
 	}
-	return __real_realloc(p, n);
+	/* a block from before shifting began is not shifted (size unknown) */
+	if (!(realloc_shift && (!p || old)) && !old)
+		return __real_realloc(p, n);
+	for (b = blocks; b < blocks + 8 && b->user; b++)
+		;
+	if (b == blocks + 8)
+		return NULL;
+	real = malloc(n + 64);
+	if (!real)
+		return NULL;
+	/* the next 16-byte offset within a line after the old block's */
+	off = ((p ? (uintptr_t)p : (uintptr_t)real) + 16 - (uintptr_t)real) % 64;
+	if (old) {
+		memcpy(real + off, p, old->size < n ? old->size : n);
+		__wrap_free(p);
+	}
+	b->user = real + off;
+	b->real = real;
+	b->size = n;
+	shifted++;
+	return b->user;
 }
 
 static int failures;	/* failed checks within the current test */
@@ -448,6 +507,7 @@ static void test_growth_shrink(void)
 	size_t i, cap_max;
 
 	tq_init(&h);
+	realloc_shift = true;
 	/* grow with nodes queued: reserve one, add one */
 	for (i = 0; i < N; i++) {
 		REQUIRE(tq_reserve(&h) == 0);
@@ -478,10 +538,13 @@ static void test_growth_shrink(void)
 	CHECK(h.cap < cap_max && h.cap <= 4 * h.reserved);
 	CHECK(groups_aligned(&h));
 	CHECK(drain_in_order(&h) == N / 4);
-	while (h.reserved)
+	for (i = 0; i < N / 4; i++)
 		tq_unreserve(&h);
+	CHECK(h.reserved == 0);
 	CHECK(h.cap <= 32);
 	REQUIRE(tq_check(&h) == 0);
+	CHECK(shifted >= 10);	/* the test did move the array */
+	realloc_shift = false;
 	tq_destroy(&h);
 }
 
@@ -490,13 +553,14 @@ static void test_reserve_enomem(void)
 {
 	struct item it[16];
 	struct tq_head h, before;
+	size_t i;
 
 	tq_init(&h);
 	realloc_fail = 1;
 	CHECK(tq_reserve(&h) == -ENOMEM);
 	CHECK(h.reserved == 0 && h.cap == 0 && h.heap == NULL);
 	REQUIRE(q_init(&h, ARRAY_SIZE(it)));	/* exactly the first capacity */
-	for (size_t i = 0; i < ARRAY_SIZE(it); i++) {
+	for (i = 0; i < ARRAY_SIZE(it); i++) {
 		tq_node_init(&it[i].node);
 		it[i].node.expires = (int64_t)(ARRAY_SIZE(it) - i);
 		it[i].seq = i;
@@ -513,7 +577,7 @@ static void test_reserve_enomem(void)
 	REQUIRE(tq_check(&h) == 0);
 	/* shrinking can fail: the slots are given back all the same */
 	realloc_fail = 1000;
-	while (h.reserved > ARRAY_SIZE(it))
+	for (i = h.reserved; i > ARRAY_SIZE(it); i--)
 		tq_unreserve(&h);
 	realloc_fail = 0;
 	CHECK(h.reserved == ARRAY_SIZE(it));
