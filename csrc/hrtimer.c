@@ -1117,12 +1117,6 @@ static int64_t __next_event(struct hrt_cpu_base *cb)
 	return next;
 }
 
-/*
- * The next timer of base b this run may call: the earliest one that has not
- * run in this run yet (a timer re-queued in the past by its own callback
- * waits for the next run; so does one whose callback runs on another
- * thread, which only a fork child can see).
- */
 struct due_skip {
 	const struct hrt_clock_base *b;
 	uint64_t pass;
@@ -1136,6 +1130,12 @@ static bool ran_or_running(const struct tq_node *n, const void *arg)
 	return t->pass == s->pass || s->b->running == t;
 }
 
+/*
+ * The next timer of base b this run may call: the earliest one that has not
+ * run in this run yet (a timer re-queued in the past by its own callback
+ * waits for the next run; so does one whose callback runs on another
+ * thread, which only a fork child can see).
+ */
 static struct tq_node *__next_due(struct hrt_clock_base *b, uint64_t pass)
 {
 	struct due_skip s = { b, pass };

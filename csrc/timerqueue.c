@@ -50,7 +50,9 @@ static int resize(struct tq_head *head, size_t cap)
 	struct tq_entry *base;
 	void *mem;
 
-	/* malloc aligns to 16, the entry size: up to LINE/16 - 1 entries of pad */
+	/* extra room for the pad that puts sibling groups on lines (pad_of) */
+	if (cap > SIZE_MAX / sizeof(struct tq_entry) - LINE / sizeof(struct tq_entry))
+		return -ENOMEM;
 	mem = realloc(head->mem, (cap + LINE / sizeof(struct tq_entry)) *
 				 sizeof(struct tq_entry));
 	if (!mem)

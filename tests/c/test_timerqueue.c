@@ -103,7 +103,7 @@ static bool check(bool ok, const char *what, int line)
 
 #define CHECK(cond) check((cond), #cond, __LINE__)
 
-/* Stop the test: a broken tree may crash the next operation. */
+/* Stop the test: a broken queue may crash the next operation. */
 #define REQUIRE(cond)							\
 	do {								\
 		if (!CHECK(cond))					\
