@@ -18,6 +18,8 @@
  *   core cancel 1M (<domain>)                cancel of the 1M pending timers
  *   core expire 1M (manual)                  re-arm them all, then one
  *                                            hrt_domain_advance runs them
+ *   core expire 1M, one expiry (manual)      the same with every timer at
+ *                                            one expiry (FIFO among them)
  * in millions of operations (pairs for start+cancel) per second.
  *
  * Build (no sanitizers):
@@ -169,6 +171,15 @@ static int run(const char *name, struct hrt_domain *d, long n)
 		t0 = mono_ns();
 		expect((long)hrt_domain_advance(d, 7200 * SEC), n, "advance");
 		report("expire ", "", name, n, mono_ns() - t0);
+		expect(fired, n, "callbacks run");
+
+		now = hrt_domain_now(d, HRT_CLOCK_MONOTONIC);
+		for (long i = 0; i < n; i++)
+			expect(hrt_timer_start_range(ts[i], now + SEC, 0), 1, "start");
+		fired = 0;
+		t0 = mono_ns();
+		expect((long)hrt_domain_advance(d, SEC), n, "advance");
+		report("expire ", ", one expiry", name, n, mono_ns() - t0);
 		expect(fired, n, "callbacks run");
 	}
 

@@ -1,5 +1,6 @@
 /*
- * timerqueue.c - 4-ary min-heap of timer nodes with positions in the nodes.
+ * timerqueue.c - the run (a list appended in order) and a 4-ary min-heap of
+ * timer nodes with positions in the nodes.
  *
  * Layout: children of position i are 4i+1 .. 4i+4, its parent (i-1)/4.
  * Entries are 16 bytes and the array is placed so that every group of four
@@ -40,6 +41,7 @@ void tq_node_init(struct tq_node *node)
 {
 	node->slot = 0;
 	node->seq = 0;
+	node->prev = node->next = NULL;
 }
 
 /* Move the array to `cap` slots (>= count). 0 or -ENOMEM (unchanged). */
@@ -60,7 +62,7 @@ static int resize(struct tq_head *head, size_t cap)
 	base = mem;
 	pad = pad_of(mem);
 	if (pad != old_pad)
-		memmove(base + pad, base + old_pad, head->count * sizeof(*base));
+		memmove(base + pad, base + old_pad, head->hcount * sizeof(*base));
 	head->mem = mem;
 	head->heap = base + pad;
 	head->cap = cap;
@@ -178,12 +180,26 @@ static void sift_down(struct tq_entry *heap, size_t n, size_t i,
 
 bool tq_add(struct tq_head *head, struct tq_node *node)
 {
+	struct tq_node *first = tq_getnext(head), *last = head->run_last;
 	struct tq_entry *heap = head->heap;
 	struct tq_entry e = { node->expires, node };
-	size_t i = head->count++;
+	size_t i;
 
-	node->seq = head->seq++;
 	/* the newest sequence number loses every tie: compare expiries only */
+	node->seq = head->seq++;
+	head->count++;
+	if (!last || node->expires >= last->expires) {
+		node->prev = last;
+		node->next = NULL;
+		if (last)
+			last->next = node;
+		else
+			head->run_first = node;
+		head->run_last = node;
+		node->slot = TQ_SLOT_RUN;
+		return !first || node->expires < first->expires;
+	}
+	i = head->hcount++;
 	while (i) {
 		size_t p = (i - 1) / D;
 
@@ -193,7 +209,7 @@ bool tq_add(struct tq_head *head, struct tq_node *node)
 		i = p;
 	}
 	place(heap, i, e);
-	return i == 0;
+	return !first || node->expires < first->expires;
 }
 
 bool tq_del(struct tq_head *head, struct tq_node *node)
@@ -204,16 +220,43 @@ bool tq_del(struct tq_head *head, struct tq_node *node)
 
 	if (!node->slot)
 		return head->count != 0;
+	head->count--;
+	if (node->slot == TQ_SLOT_RUN) {
+		if (node->prev)
+			node->prev->next = node->next;
+		else
+			head->run_first = node->next;
+		if (node->next)
+			node->next->prev = node->prev;
+		else
+			head->run_last = node->prev;
+		node->prev = node->next = NULL;
+		node->slot = 0;
+		return head->count != 0;
+	}
 	i = node->slot - 1;
 	node->slot = 0;
-	last = heap[--head->count];
-	if (i < head->count) {
+	last = heap[--head->hcount];
+	if (i < head->hcount) {
 		if (i && entry_before(&last, &heap[(i - 1) / D]))
 			sift_up(heap, i, last);
 		else
-			sift_down(heap, head->count, i, last);
+			sift_down(heap, head->hcount, i, last);
 	}
 	return head->count != 0;
+}
+
+size_t tq_collect(const struct tq_head *head, struct tq_node **out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < head->hcount; i++, n++)
+		if (n < max)
+			out[n] = head->heap[i].node;
+	for (struct tq_node *r = head->run_first; r && n <= head->count; r = r->next, n++)
+		if (n < max)
+			out[n] = r;
+	return n;
 }
 
 struct search {
@@ -221,7 +264,7 @@ struct search {
 	size_t n;
 	bool (*skip)(const struct tq_node *, const void *);
 	const void *arg;
-	const struct tq_entry *best;
+	struct tq_entry best;	/* best.node == NULL: none yet */
 };
 
 /*
@@ -236,12 +279,12 @@ static void search_below(struct search *s, size_t i)
 	for (; c < end; c++) {
 		const struct tq_entry *e = &s->heap[c];
 
-		if (s->best && !entry_before(e, s->best))
+		if (s->best.node && !entry_before(e, &s->best))
 			continue;
 		if (s->skip(e->node, s->arg))
 			search_below(s, c);
 		else
-			s->best = e;
+			s->best = *e;
 	}
 }
 
@@ -249,22 +292,46 @@ struct tq_node *tq_first_unskipped(const struct tq_head *head,
 				   bool (*skip)(const struct tq_node *, const void *),
 				   const void *arg)
 {
-	struct search s = { head->heap, head->count, skip, arg, NULL };
+	struct search s = { head->heap, head->hcount, skip, arg, { 0, NULL } };
+	const struct tq_entry *top = head->hcount ? &head->heap[0] : NULL;
+	struct tq_node *r = head->run_first;
 
-	if (!head->count)
-		return NULL;
-	if (!skip(head->heap[0].node, arg))
-		return head->heap[0].node;
-	search_below(&s, 0);
-	return s.best ? s.best->node : NULL;
+	if (top && !skip(top->node, arg)) {
+		/* the run's nodes before the heap's top, in order */
+		for (; r && tq_before(r, top->node); r = r->next)
+			if (!skip(r, arg))
+				return r;
+		return top->node;
+	}
+	/* the run's first node not skipped, then anything of the heap before
+	 * it (all of the heap comes after its top) */
+	while (r && skip(r, arg))
+		r = r->next;
+	if (r)
+		s.best = (struct tq_entry){ r->expires, r };
+	if (top && (!r || entry_before(top, &s.best)))
+		search_below(&s, 0);
+	return s.best.node;
 }
 
 int tq_check(const struct tq_head *head)
 {
+	const struct tq_node *prev = NULL;
+	size_t run = 0;
+
 	if (head->count > head->reserved || head->reserved > head->cap ||
-	    head->cap > TQ_MAX_NODES || (head->cap && !head->heap))
+	    head->cap > TQ_MAX_NODES || (head->cap && !head->heap) ||
+	    head->hcount > head->count)
 		return -EINVAL;
-	for (size_t i = 0; i < head->count; i++) {
+	for (const struct tq_node *r = head->run_first; r; prev = r, r = r->next) {
+		if (++run > head->count - head->hcount || r->slot != TQ_SLOT_RUN ||
+		    r->prev != prev || r->seq >= head->seq ||
+		    (prev && !tq_before(prev, r)))
+			return -EINVAL;
+	}
+	if (prev != head->run_last || run != head->count - head->hcount)
+		return -EINVAL;
+	for (size_t i = 0; i < head->hcount; i++) {
 		const struct tq_entry *e = &head->heap[i];
 
 		if (!e->node || e->node->slot != i + 1 ||

@@ -1,9 +1,18 @@
 /*
- * timerqueue.h - a queue of timer nodes ordered by expiry: an implicit
- * 4-ary min-heap (an array of {expiry, node} entries; each node keeps its
- * position), so the earliest node is O(1), add and delete are O(log n),
- * and add, delete and sifting read the keys from the array, not from the
- * nodes (a 1M-node queue stays in cache far better than a tree).
+ * timerqueue.h - a queue of timer nodes ordered by expiry, in two parts:
+ *
+ *  - the run: a list of nodes in queue order, to which a node is appended
+ *    when it goes after the run's last node (or the run is empty): what
+ *    timeouts (later and later expiries), many timers of one expiry and
+ *    periodic timers do. Add, delete and taking the first are O(1).
+ *  - the heap: every other node, in an implicit 4-ary min-heap (an array of
+ *    {expiry, node} entries; each node keeps its position): add and delete
+ *    at a random expiry are O(log n), and sifting reads the keys from the
+ *    array, not from the nodes (1M nodes stay in cache far better than a
+ *    tree's).
+ *
+ * The earliest node is the earlier of the run's first and the heap's top:
+ * O(1).
  *
  * Locking: callers serialize; no locking here.
  *
@@ -25,8 +34,12 @@
 struct tq_node {
 	int64_t expires;   /* sort key: hard expiry in ns on the owner's clock */
 	uint64_t seq;      /* add order: breaks ties on expires (FIFO) */
-	uint32_t slot;     /* 1 + position in the heap while queued, 0 if not */
+	struct tq_node *prev, *next; /* neighbours in the run */
+	uint32_t slot;     /* 0: not queued; TQ_SLOT_RUN: in the run;
+			    * otherwise 1 + position in the heap */
 };
+
+#define TQ_SLOT_RUN UINT32_MAX
 
 /* A heap entry: the key is copied so sifting reads no node. */
 struct tq_entry {
@@ -35,8 +48,10 @@ struct tq_entry {
 };
 
 struct tq_head {
-	struct tq_entry *heap;  /* heap[0] is the earliest; NULL until reserved */
-	size_t count;           /* nodes queued */
+	struct tq_entry *heap;  /* heap[0] is its earliest; NULL until reserved */
+	size_t hcount;          /* nodes in the heap */
+	struct tq_node *run_first, *run_last;
+	size_t count;           /* nodes queued (heap and run) */
 	size_t reserved;        /* slots promised by tq_reserve (>= count) */
 	size_t cap;             /* slots allocated (>= reserved) */
 	uint64_t seq;           /* sequence number of the next add */
@@ -44,7 +59,7 @@ struct tq_head {
 };
 
 /* The most nodes one queue can reserve (positions fit a uint32_t). */
-#define TQ_MAX_NODES ((size_t)UINT32_MAX - 1)
+#define TQ_MAX_NODES ((size_t)UINT32_MAX - 2)
 
 /* Make an empty queue (no allocation). */
 void tq_init(struct tq_head *head);
@@ -80,18 +95,6 @@ bool tq_add(struct tq_head *head, struct tq_node *node);
  */
 bool tq_del(struct tq_head *head, struct tq_node *node);
 
-/* The earliest node, or NULL. O(1). */
-static inline struct tq_node *tq_getnext(const struct tq_head *head)
-{
-	return head->count ? head->heap[0].node : NULL;
-}
-
-/* The i-th node of the heap (i < count), in no particular order. */
-static inline struct tq_node *tq_at(const struct tq_head *head, size_t i)
-{
-	return head->heap[i].node;
-}
-
 static inline bool tq_node_queued(const struct tq_node *node)
 {
 	return node->slot != 0;
@@ -104,10 +107,28 @@ static inline bool tq_before(const struct tq_node *a, const struct tq_node *b)
 	       (a->expires == b->expires && a->seq < b->seq);
 }
 
+/* The earliest node, or NULL. O(1). */
+static inline struct tq_node *tq_getnext(const struct tq_head *head)
+{
+	struct tq_node *r = head->run_first, *h;
+
+	if (!head->hcount)
+		return r;
+	h = head->heap[0].node;
+	return r && tq_before(r, h) ? r : h;
+}
+
 /*
- * The earliest node for which skip(node, arg) is false, or NULL: a search
- * of the heap that visits only nodes skip() rejects and their children, so
- * it costs O(1) when the earliest node is not skipped.
+ * Every queued node, in no particular order, into out[0 .. max - 1];
+ * returns how many there are (for checks and tests). O(n).
+ */
+size_t tq_collect(const struct tq_head *head, struct tq_node **out, size_t max);
+
+/*
+ * The earliest node for which skip(node, arg) is false, or NULL: a walk of
+ * the run and a search of the heap that visit only nodes skip() rejects
+ * (and the heap's children of those), so it costs O(1) when the earliest
+ * nodes of both are not skipped.
  */
 struct tq_node *tq_first_unskipped(const struct tq_head *head,
 				   bool (*skip)(const struct tq_node *, const void *),
@@ -115,9 +136,11 @@ struct tq_node *tq_first_unskipped(const struct tq_head *head,
 
 /*
  * Check every invariant: heap order by (expires, seq), each entry's key
- * equal to its node's expires, each node's slot equal to its position,
- * sequence numbers below the next one, count <= reserved <= cap, an array
- * when cap > 0. Returns 0 if all hold, -EINVAL otherwise. O(n).
+ * equal to its node's expires, each heap node's slot equal to its
+ * position; the run in queue order with consistent links and run slots;
+ * sequence numbers below the next one; count = heap + run nodes <=
+ * reserved <= cap, an array when cap > 0. Returns 0 if all hold, -EINVAL
+ * otherwise. O(n).
  */
 int tq_check(const struct tq_head *head);
 

@@ -209,10 +209,10 @@ static struct hrt_timer *node_timer(struct tq_node *n)
  */
 static size_t sorted_nodes(const struct tq_head *q, struct tq_node **out)
 {
-	size_t n = q->count;
+	size_t n = tq_collect(q, out, NTIMERS);
 
-	for (size_t k = 0; k < n; k++) {
-		struct tq_node *x = tq_at(q, k);
+	for (size_t k = 1; k < n && k < NTIMERS; k++) {
+		struct tq_node *x = out[k];
 		size_t j = k;
 
 		for (; j && tq_before(x, out[j - 1]); j--)
@@ -235,9 +235,10 @@ static void check_domain(const char *where)
 
 			ENSURE(tq_check(&b->queue) == 0,
 			       "%s: tq_check failed on ctx %d base %d", where, h, i);
-			ENSURE(b->queue.count <= NTIMERS,
-			       "%s: more nodes than timers in ctx %d base %d", where, h, i);
 			n = sorted_nodes(&b->queue, order);
+			ENSURE(n == b->queue.count && n <= NTIMERS,
+			       "%s: %zu nodes, count %zu in ctx %d base %d", where, n,
+			       b->queue.count, h, i);
 			ENSURE(n == 0 || tq_getnext(&b->queue) == order[0],
 			       "%s: the earliest node is not first (ctx %d base %d)",
 			       where, h, i);

@@ -639,9 +639,10 @@ static void test_first_unskipped(void)
 				want = &ref[k]->node;
 		s.calls = 0;
 		CHECK(tq_first_unskipped(&h, skip_item, &s) == want);
-		/* nothing skipped at the front: one look */
+		/* nothing skipped at the front: a look at the run's first and
+		 * the heap's top at most */
 		if (want == tq_getnext(&h))
-			CHECK(s.calls == 1);
+			CHECK(s.calls <= 2);
 	}
 	while (ref_n)
 		ref_remove(ref[0]);
@@ -654,29 +655,36 @@ static void test_check_detects(void)
 	struct item it[16];
 	struct tq_head h;
 	struct tq_entry e;
+	struct tq_node *n;
+	uint64_t seq;
 	size_t i;
 
+	/* 16 first (the run), then 15..0 (each before the run's last: heap),
+	 * then 20, 21 appended to the run */
 	REQUIRE(q_init(&h, ARRAY_SIZE(it)));
 	for (i = 0; i < ARRAY_SIZE(it); i++) {
 		tq_node_init(&it[i].node);
-		it[i].node.expires = (int64_t)i;
+		it[i].node.expires = i < 14 ? (int64_t)(16 - i) : (int64_t)(6 + i);
 		tq_add(&h, &it[i].node);
 	}
-	CHECK(tq_check(&h) == 0);
+	REQUIRE(tq_check(&h) == 0);
+	REQUIRE(h.hcount == 13 && h.run_first == &it[0].node &&
+		h.run_last == &it[15].node);
 
 	h.reserved--;			/* more nodes than slots */
 	CHECK(tq_check(&h) != 0);
 	h.reserved++;
 
-	it[0].node.expires = 100;	/* key changed while queued */
+	n = h.heap[3].node;
+	n->expires += 100;		/* key changed while queued */
 	CHECK(tq_check(&h) != 0);
-	it[0].node.expires = 0;
+	n->expires -= 100;
 
-	it[3].node.slot = 0;		/* position lost */
+	n->slot = 0;			/* position lost */
 	CHECK(tq_check(&h) != 0);
-	it[3].node.slot = 5;		/* wrong position */
+	n->slot = 5;			/* wrong position */
 	CHECK(tq_check(&h) != 0);
-	it[3].node.slot = 4;
+	n->slot = 4;
 
 	/* parent after child, positions kept consistent */
 	e = h.heap[0];
@@ -692,11 +700,82 @@ static void test_check_detects(void)
 	h.heap[1].node->slot = 2;
 	CHECK(tq_check(&h) == 0);
 
-	it[7].node.seq = h.seq;		/* a sequence number not handed out */
+	seq = n->seq;
+	n->seq = h.seq;			/* a sequence number not handed out */
 	CHECK(tq_check(&h) != 0);
-	it[7].node.seq = 7;
+	n->seq = seq;
+
+	/* the run: out of order, a broken back link, a heap mark, the count */
+	it[14].node.expires = 30;
+	CHECK(tq_check(&h) != 0);
+	it[14].node.expires = 20;
+	it[15].node.prev = &it[0].node;
+	CHECK(tq_check(&h) != 0);
+	it[15].node.prev = &it[14].node;
+	it[14].node.slot = 3;
+	CHECK(tq_check(&h) != 0);
+	it[14].node.slot = TQ_SLOT_RUN;
+	h.hcount--;
+	CHECK(tq_check(&h) != 0);
+	h.hcount++;
 
 	CHECK(tq_check(&h) == 0);
+	tq_destroy(&h);
+}
+
+/*
+ * The run takes what goes after its last node (later expiries, and equal
+ * ones: they come later in add order) and the heap the rest; the queue's
+ * order across both is by (expires, add order).
+ */
+static void test_run_and_heap(void)
+{
+	enum { N = 64 };
+	static struct item it[N];
+	struct tq_head h;
+	uint64_t seq = 0;
+	size_t i;
+
+	REQUIRE(q_init(&h, N));
+	/* timeouts: later and later, and some equal: all in the run */
+	for (i = 0; i < 32; i++) {
+		tq_node_init(&it[i].node);
+		it[i].node.expires = (int64_t)(i / 2) * 10;
+		it[i].seq = seq++;
+		CHECK(tq_add(&h, &it[i].node) == (i == 0));
+		CHECK(it[i].node.slot == TQ_SLOT_RUN);
+	}
+	CHECK(h.hcount == 0);
+	REQUIRE(tq_check(&h) == 0);
+	/* deleting from the run's middle, its first and its last */
+	tq_del(&h, &it[9].node);
+	tq_del(&h, &it[0].node);
+	tq_del(&h, &it[31].node);
+	CHECK(h.run_first == &it[1].node && h.run_last == &it[30].node);
+	REQUIRE(tq_check(&h) == 0);
+	/* before the run's last: the heap, including ties with run nodes */
+	for (i = 32; i < N; i++) {
+		tq_node_init(&it[i].node);
+		it[i].node.expires = (int64_t)(xorshift64() % 16) * 10;
+		it[i].seq = seq++;
+		tq_add(&h, &it[i].node);
+		CHECK(it[i].node.slot != TQ_SLOT_RUN || it[i].node.expires >= 150);
+		REQUIRE(tq_check(&h) == 0);
+	}
+	CHECK(h.hcount > 0);
+	/* re-add the deleted ones: they go after every node of equal expiry */
+	it[9].seq = seq++;
+	tq_add(&h, &it[9].node);
+	it[0].seq = seq++;
+	CHECK(tq_add(&h, &it[0].node) == false);	/* equal to the first */
+	REQUIRE(tq_check(&h) == 0);
+	CHECK(drain_in_order(&h) == N - 1);
+	/* empty: the next add starts a new run, whatever its expiry */
+	it[31].node.expires = -5;
+	CHECK(tq_add(&h, &it[31].node) == true);
+	CHECK(it[31].node.slot == TQ_SLOT_RUN && h.run_first == &it[31].node);
+	tq_del(&h, &it[31].node);
+	REQUIRE(tq_check(&h) == 0);
 	tq_destroy(&h);
 }
 
@@ -794,6 +873,7 @@ int main(void)
 		{ "growth_shrink", test_growth_shrink },
 		{ "reserve_enomem", test_reserve_enomem },
 		{ "first_unskipped", test_first_unskipped },
+		{ "run_and_heap", test_run_and_heap },
 		{ "check_detects_corruption", test_check_detects },
 		{ "setup_reserves", test_setup_reserves },
 	};
