@@ -650,6 +650,46 @@ static void test_first_unskipped(void)
 	tq_destroy(&h);
 }
 
+/* The search walks a skipped prefix of the run, on either side of the heap's top. */
+static void test_first_unskipped_run(void)
+{
+	/* run: 10 20 30 40 (added in order), heap: 25 5 (each before 40) */
+	static const int64_t keys[] = { 10, 20, 30, 40, 25, 5 };
+	struct item it[ARRAY_SIZE(keys)];
+	bool skipped[ARRAY_SIZE(keys)] = { false };
+	struct skip_set s = { skipped, 0 };
+	struct tq_head h;
+
+	REQUIRE(q_init(&h, ARRAY_SIZE(keys)));
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		tq_node_init(&it[i].node);
+		it[i].id = i;
+		it[i].node.expires = keys[i];
+		tq_add(&h, &it[i].node);
+	}
+	REQUIRE(tq_check(&h) == 0);
+	REQUIRE(h.hcount == 2 && h.run_first == &it[0].node);
+	/* heap top (5) skipped, run's 10 and 20 skipped: 25 (heap) */
+	skipped[5] = skipped[0] = skipped[1] = true;
+	CHECK(tq_first_unskipped(&h, skip_item, &s) == &it[4].node);
+	/* ... and 25 too: 30 (run) */
+	skipped[4] = true;
+	CHECK(tq_first_unskipped(&h, skip_item, &s) == &it[2].node);
+	/* heap top not skipped, but run nodes before it: 10 skipped, 20 not */
+	memset(skipped, 0, sizeof(skipped));
+	it[5].node.expires = 5;
+	tq_del(&h, &it[5].node);
+	it[5].node.expires = 22;	/* heap top 22 */
+	tq_add(&h, &it[5].node);
+	REQUIRE(tq_check(&h) == 0 && h.heap[0].node == &it[5].node);
+	skipped[0] = true;
+	CHECK(tq_first_unskipped(&h, skip_item, &s) == &it[1].node);
+	/* every run node before the top skipped: the top */
+	skipped[1] = true;
+	CHECK(tq_first_unskipped(&h, skip_item, &s) == &it[5].node);
+	tq_destroy(&h);
+}
+
 static void test_check_detects(void)
 {
 	struct item it[16];
@@ -874,6 +914,7 @@ int main(void)
 		{ "reserve_enomem", test_reserve_enomem },
 		{ "first_unskipped", test_first_unskipped },
 		{ "run_and_heap", test_run_and_heap },
+		{ "first_unskipped_run", test_first_unskipped_run },
 		{ "check_detects_corruption", test_check_detects },
 		{ "setup_reserves", test_setup_reserves },
 	};
