@@ -14,7 +14,7 @@
  * callback puts the soft expiry after now (API.md section 4).
  *
  * After every operation, and inside every callback, every clock base of the
- * domain is checked: tq_check() (heap order, positions, keys, count), every
+ * domain is checked: tq_check() (heap order, positions, keys, the run, count), every
  * node belongs to a timer of that base, nodes of equal expiry are in arming
  * order, the base's queue holds one reserved slot per timer set up on it,
  * and the number of queued nodes equals the number of timers that say they
