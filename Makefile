@@ -60,6 +60,7 @@ $(VENV)/.installed-dist:
 # 20000 seeded random operation programs under ASan+UBSan. A test that injects
 # faults gets its link flags from CLINK_<name> (e.g. -Wl,--wrap=clock_gettime).
 CLINK_test_offset := -Wl,--wrap=clock_gettime
+CLINK_test_timerqueue := -Wl,--wrap=realloc,--wrap=free
 ctest: $(CTESTS:tests/c/%.c=$(CBUILD)/%.asan) $(CTESTS:tests/c/%.c=$(CBUILD)/%.tsan) $(CBUILD)/fuzz_ops.asan hostcheck
 	@set -e; for t in $(filter-out %fuzz_ops.asan hostcheck,$^); do echo "== $$t"; $$t; done
 	$(CBUILD)/fuzz_ops.asan 20000 1

@@ -5,6 +5,8 @@
  *
  * For a manual domain (no expiry threads: no thread noise) and for the real
  * default domain, each phase on its own line:
+ *   core start+cancel @0 pending (<domain>)  N start + cancel pairs of one
+ *                                            timer with nothing else queued
  *   core arm 1M (<domain>)                   start of 1M inactive timers
  *   core start+cancel @1M pending (<domain>) N start + cancel pairs of one
  *                                            more timer, random expiry among
@@ -16,6 +18,8 @@
  *   core cancel 1M (<domain>)                cancel of the 1M pending timers
  *   core expire 1M (manual)                  re-arm them all, then one
  *                                            hrt_domain_advance runs them
+ *   core expire 1M, one expiry (manual)      the same with every timer at
+ *                                            one expiry (FIFO among them)
  * in millions of operations (pairs for start+cancel) per second.
  *
  * Build (no sanitizers):
@@ -128,6 +132,14 @@ static int run(const char *name, struct hrt_domain *d, long n)
 	       0, "setup");
 
 	t0 = mono_ns();
+	for (long i = 0; i < n; i++) {
+		expect(hrt_timer_start_range(x, pair_exp[i], 0), 1, "start");
+		expect(hrt_timer_cancel(x), 1, "cancel");
+	}
+	printf("core start+cancel @0 pending (%s): %.1f M/s\n", name,
+	       (double)n * 1e3 / (double)(mono_ns() - t0));
+
+	t0 = mono_ns();
 	for (long i = 0; i < n; i++)
 		expect(hrt_timer_start_range(ts[i], exp[i], 0), 1, "start");
 	report("arm ", "", name, n, mono_ns() - t0);
@@ -159,6 +171,15 @@ static int run(const char *name, struct hrt_domain *d, long n)
 		t0 = mono_ns();
 		expect((long)hrt_domain_advance(d, 7200 * SEC), n, "advance");
 		report("expire ", "", name, n, mono_ns() - t0);
+		expect(fired, n, "callbacks run");
+
+		now = hrt_domain_now(d, HRT_CLOCK_MONOTONIC);
+		for (long i = 0; i < n; i++)
+			expect(hrt_timer_start_range(ts[i], now + SEC, 0), 1, "start");
+		fired = 0;
+		t0 = mono_ns();
+		expect((long)hrt_domain_advance(d, SEC), n, "advance");
+		report("expire ", ", one expiry", name, n, mono_ns() - t0);
 		expect(fired, n, "callbacks run");
 	}
 

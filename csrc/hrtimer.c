@@ -396,6 +396,8 @@ static void domain_release(struct hrt_domain *d)
 	for (int h = 0; h < HRT_NCTX; h++) {
 		pthread_mutex_destroy(&d->ctx[h].lock);
 		pthread_cond_destroy(&d->ctx[h].cond);
+		for (int i = 0; i < HRT_NCLOCKS; i++)
+			tq_destroy(&d->ctx[h].clock_base[i].queue);
 	}
 	free(d);
 }
@@ -580,7 +582,10 @@ void hrt_timer_free(struct hrt_timer *t)
 		}
 		pthread_mutex_unlock(&cb->lock);
 		hrt_timer_cancel(t);
-		domain_put(t->base->cpu_base->domain);
+		cb = lock_timer(t);
+		tq_unreserve(&t->base->queue);
+		pthread_mutex_unlock(&cb->lock);
+		domain_put(cb->domain);
 	}
 	free(t);
 }
@@ -617,6 +622,18 @@ int hrt_timer_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,
 	else
 		cb = &d->ctx[HRT_CTX_HARD];
 
+	/* A timer set up on a base holds a slot of its queue: starts and
+	 * restarts never allocate (see timerqueue.h). Taken first, without
+	 * holding two contexts' locks; given back if the setup fails. */
+	struct tq_head *q = &cb->clock_base[i].queue;
+	int err;
+
+	pthread_mutex_lock(&cb->lock);
+	err = tq_reserve(q);
+	pthread_mutex_unlock(&cb->lock);
+	if (err)
+		return err;
+
 	/* Re-setup: checked and rewritten under the old base's lock, so a
 	 * concurrent start either sees it active or retries on the new base. */
 	struct hrt_cpu_base *old = NULL;
@@ -626,8 +643,12 @@ int hrt_timer_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,
 		old = lock_timer(t);
 		if (tq_node_queued(&t->node) || timer_running(t)) {
 			pthread_mutex_unlock(&old->lock);
+			pthread_mutex_lock(&cb->lock);
+			tq_unreserve(q);
+			pthread_mutex_unlock(&cb->lock);
 			return -EBUSY;
 		}
+		tq_unreserve(&t->base->queue);
 		old_domain = old->domain;
 	}
 	domain_get(d);
@@ -1076,6 +1097,8 @@ static bool __run_timer(struct hrt_cpu_base *cb, struct hrt_clock_base *b,
 		struct hrt_domain *d = cb->domain;
 
 		__end_activation(t, true);
+		if (free_it)
+			tq_unreserve(&b->queue);
 		pthread_mutex_unlock(&cb->lock);
 		if (hosted)
 			hrt_host_hooks->release(data);
@@ -1113,6 +1136,19 @@ static int64_t __next_event(struct hrt_cpu_base *cb)
 	return next;
 }
 
+struct due_skip {
+	const struct hrt_clock_base *b;
+	uint64_t pass;
+};
+
+static bool ran_or_running(const struct tq_node *n, const void *arg)
+{
+	const struct due_skip *s = arg;
+	const struct hrt_timer *t = node_timer((struct tq_node *)n);
+
+	return t->pass == s->pass || s->b->running == t;
+}
+
 /*
  * The next timer of base b this run may call: the earliest one that has not
  * run in this run yet (a timer re-queued in the past by its own callback
@@ -1121,11 +1157,9 @@ static int64_t __next_event(struct hrt_cpu_base *cb)
  */
 static struct tq_node *__next_due(struct hrt_clock_base *b, uint64_t pass)
 {
-	struct tq_node *n = tq_getnext(&b->queue);
+	struct due_skip s = { b, pass };
 
-	while (n && (node_timer(n)->pass == pass || b->running == node_timer(n)))
-		n = tq_next(n);
-	return n;
+	return tq_first_unskipped(&b->queue, ran_or_running, &s);
 }
 
 /*

@@ -207,7 +207,8 @@ size_t hrt_timer_size(void);
  * (REL/ABS default for start, SOFT or HARD context), callback and data.
  * -EINVAL: unknown clock, unknown or contradictory mode bits, NULL fn;
  * -EOPNOTSUPP: HRT_MODE_PINNED (no per-CPU bases here);
- * -EBUSY: the timer is active.
+ * -EBUSY: the timer is active; -ENOMEM: no memory for the timer's slot in
+ * its clock base's queue (taken here, so starting it never allocates).
  * A relative REALTIME timer is placed on MONOTONIC, as Linux does.
  */
 int hrt_timer_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,

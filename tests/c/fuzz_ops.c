@@ -14,10 +14,11 @@
  * callback puts the soft expiry after now (API.md section 4).
  *
  * After every operation, and inside every callback, every clock base of the
- * domain is checked: tq_check() (red-black invariants, cached leftmost,
- * count, queued marks), every node belongs to a timer of that base, and the
- * number of queued nodes equals the number of timers that say they are
- * queued. Return codes are checked against the documented contract
+ * domain is checked: tq_check() (heap order, positions, keys, the run, count), every
+ * node belongs to a timer of that base, nodes of equal expiry are in arming
+ * order, the base's queue holds one reserved slot per timer set up on it,
+ * and the number of queued nodes equals the number of timers that say they
+ * are queued. Return codes are checked against the documented contract
  * (hrtimer.h). At the end of an input every timer is cancelled and freed
  * and the domain must free cleanly. A violation prints what failed and
  * aborts, so a fuzzer keeps the input.
@@ -202,6 +203,25 @@ static struct hrt_timer *node_timer(struct tq_node *n)
 	return (struct hrt_timer *)((char *)n - offsetof(struct hrt_timer, node));
 }
 
+/*
+ * The nodes of a queue in its order (by tq_before), into `out`; returns
+ * how many. At most NTIMERS (checked by the caller).
+ */
+static size_t sorted_nodes(const struct tq_head *q, struct tq_node **out)
+{
+	size_t n = tq_collect(q, out, NTIMERS);
+
+	for (size_t k = 1; k < n && k < NTIMERS; k++) {
+		struct tq_node *x = out[k];
+		size_t j = k;
+
+		for (; j && tq_before(x, out[j - 1]); j--)
+			out[j] = out[j - 1];
+		out[j] = x;
+	}
+	return n;
+}
+
 static void check_domain(const char *where)
 {
 	size_t queued_nodes = 0, queued_timers = 0;
@@ -210,13 +230,21 @@ static void check_domain(const char *where)
 	for (int h = 0; h < HRT_NCTX; h++) {
 		for (int i = 0; i < HRT_NCLOCKS; i++) {
 			struct hrt_clock_base *b = &dom->ctx[h].clock_base[i];
-			size_t n = 0;
+			struct tq_node *order[NTIMERS];
+			size_t n, holders = 0;
 
 			ENSURE(tq_check(&b->queue) == 0,
 			       "%s: tq_check failed on ctx %d base %d", where, h, i);
-			struct tq_node *prev = NULL;
+			n = sorted_nodes(&b->queue, order);
+			ENSURE(n == b->queue.count && n <= NTIMERS,
+			       "%s: %zu nodes, count %zu in ctx %d base %d", where, n,
+			       b->queue.count, h, i);
+			ENSURE(n == 0 || tq_getnext(&b->queue) == order[0],
+			       "%s: the earliest node is not first (ctx %d base %d)",
+			       where, h, i);
+			for (size_t k = 0; k < n; k++) {
+				struct tq_node *x = order[k], *prev = k ? order[k - 1] : NULL;
 
-			for (struct tq_node *x = tq_getnext(&b->queue); x; x = tq_next(x)) {
 				ENSURE(node_timer(x)->base == b,
 				       "%s: a node in ctx %d base %d belongs to another base",
 				       where, h, i);
@@ -225,13 +253,16 @@ static void check_domain(const char *where)
 					       ((struct slot *)node_timer(x)->data)->seq,
 					       "%s: equal expiries out of arming order (ctx %d base %d)",
 					       where, h, i);
-				prev = x;
-				if (++n > NTIMERS)
-					fail("%s: more nodes than timers in ctx %d base %d",
-					     where, h, i);
 			}
-			ENSURE(n == b->queue.count, "%s: walk %zu != count %zu",
-			       where, n, b->queue.count);
+			/* one slot per timer set up here, and one for a timer
+			 * freed by its own callback until that returns */
+			for (int k = 0; k < NTIMERS; k++)
+				holders += slots[k].setup && slots[k].t->base == b;
+			if (b->running && b->running->free_deferred)
+				holders++;
+			ENSURE(b->queue.reserved == holders,
+			       "%s: ctx %d base %d reserves %zu slots for %zu timers",
+			       where, h, i, b->queue.reserved, holders);
 			queued_nodes += n;
 		}
 	}
@@ -578,10 +609,13 @@ static void do_advance(int64_t delta)
 	for (int h = 0; h < HRT_NCTX; h++) {
 		for (int i = 0; i < HRT_NCLOCKS; i++) {
 			struct hrt_clock_base *b = &dom->ctx[h].clock_base[i];
-			struct tq_node *n = tq_getnext(&b->queue);
+			struct tq_node *order[NTIMERS], *n = NULL;
+			size_t count = sorted_nodes(&b->queue, order);
 
-			while (n && ((struct slot *)node_timer(n)->data)->last_advance == advance_seq)
-				n = tq_next(n);
+			for (size_t k = 0; k < count && !n; k++)
+				if (((struct slot *)node_timer(order[k])->data)->last_advance !=
+				    advance_seq)
+					n = order[k];
 			if (n)
 				ENSURE(node_timer(n)->soft_expires > hrt_base_now(b),
 				       "a due timer was left queued (ctx %d base %d): timer %d "

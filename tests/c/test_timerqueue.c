@@ -1,16 +1,92 @@
 /*
- * test_timerqueue.c - standalone tests for csrc/timerqueue.c.
+ * test_timerqueue.c - tests for csrc/timerqueue.c, and for the queue slot
+ * that hrt_timer_setup() reserves (its -ENOMEM path).
  *
- * Build: gcc -std=gnu11 -Wall -Wextra -Werror -g -O1 \
- *        -fsanitize=address,undefined -fno-sanitize-recover=all \
- *        -Icsrc csrc/timerqueue.c tests/c/test_timerqueue.c -o /tmp/tq_test
+ * Linked with -Wl,--wrap=realloc,--wrap=free (Makefile:
+ * CLINK_test_timerqueue) for the fault injection below.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "hrt_internal.h"
 #include "timerqueue.h"
+
+/*
+ * realloc fault injection (linked with --wrap=realloc,--wrap=free): the
+ * next `realloc_fail` calls return NULL; with `realloc_shift` set, every
+ * block comes back at the next offset within a 64-byte line (as a moving
+ * realloc may place it; sanitizer allocators never do), so the queue has to
+ * redo its line alignment. Shifted blocks are known to __wrap_free.
+ */
+static int realloc_fail;
+static bool realloc_shift;
+static unsigned shifted;	/* blocks handed out at a new line offset */
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+void __real_free(void *p);
+void __wrap_free(void *p);
+
+static struct shifted_block {
+	void *user, *real;
+	size_t size;
+} blocks[8];
+
+static struct shifted_block *block_of(const void *user)
+{
+	for (size_t i = 0; user && i < sizeof(blocks) / sizeof(blocks[0]); i++)
+		if (blocks[i].user == user)
+			return &blocks[i];
+	return NULL;
+}
+
+void __wrap_free(void *p)
+{
+	struct shifted_block *b = block_of(p);
+
+	if (b) {
+		__real_free(b->real);
+		b->user = NULL;
+		return;
+	}
+	__real_free(p);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	struct shifted_block *old = block_of(p), *b;
+	size_t off;
+	char *real;
+
+	if (realloc_fail > 0) {
+		realloc_fail--;
+		return NULL;
+	}
+	/* a block from before shifting began is not shifted (size unknown) */
+	if (!(realloc_shift && (!p || old)) && !old)
+		return __real_realloc(p, n);
+	for (b = blocks; b < blocks + 8 && b->user; b++)
+		;
+	if (b == blocks + 8)
+		return NULL;
+	real = malloc(n + 64);
+	if (!real)
+		return NULL;
+	/* the next 16-byte offset within a line after the old block's */
+	off = ((p ? (uintptr_t)p : (uintptr_t)real) + 16 - (uintptr_t)real) % 64;
+	if (old) {
+		memcpy(real + off, p, old->size < n ? old->size : n);
+		__wrap_free(p);
+	}
+	b->user = real + off;
+	b->real = real;
+	b->size = n;
+	shifted++;
+	return b->user;
+}
 
 static int failures;	/* failed checks within the current test */
 
@@ -27,7 +103,7 @@ static bool check(bool ok, const char *what, int line)
 
 #define CHECK(cond) check((cond), #cond, __LINE__)
 
-/* Stop the test: a broken tree may crash the next operation. */
+/* Stop the test: a broken queue may crash the next operation. */
 #define REQUIRE(cond)							\
 	do {								\
 		if (!CHECK(cond))					\
@@ -60,16 +136,64 @@ static uint64_t xorshift64(void)
 	return x;
 }
 
+/* ---- helpers ---- */
+
+/* An empty queue with n slots reserved. */
+static bool q_init(struct tq_head *h, size_t n)
+{
+	tq_init(h);
+	for (size_t i = 0; i < n; i++)
+		if (!CHECK(tq_reserve(h) == 0))
+			return false;
+	return true;
+}
+
+/* Pop everything: the order must be by (expires, item seq). */
+static size_t drain_in_order(struct tq_head *h)
+{
+	const struct item *prev = NULL;
+	struct tq_node *n;
+	size_t popped = 0;
+
+	while ((n = tq_getnext(h))) {
+		struct item *x = to_item(n);
+
+		if (prev) {
+			CHECK(prev->node.expires <= n->expires);
+			if (prev->node.expires == n->expires)
+				CHECK(prev->seq < x->seq);
+		}
+		prev = x;
+		tq_del(h, n);
+		CHECK(!tq_node_queued(n));
+		if (++popped > h->reserved + 1)
+			break;
+	}
+	return popped;
+}
+
 /* ---- tests ---- */
 
 static void test_empty(void)
 {
 	struct tq_head h;
+	struct item x;
 
 	tq_init(&h);
 	CHECK(tq_getnext(&h) == NULL);
-	CHECK(h.count == 0);
+	CHECK(h.count == 0 && h.cap == 0 && h.heap == NULL);
 	REQUIRE(tq_check(&h) == 0);
+	/* deleting an unqueued node changes nothing */
+	tq_node_init(&x.node);
+	CHECK(tq_del(&h, &x.node) == false);
+	REQUIRE(tq_reserve(&h) == 0);
+	CHECK(h.reserved == 1 && h.cap >= 1 && h.heap != NULL);
+	REQUIRE(tq_check(&h) == 0);
+	tq_unreserve(&h);
+	CHECK(h.reserved == 0);
+	REQUIRE(tq_check(&h) == 0);
+	tq_destroy(&h);
+	CHECK(h.heap == NULL && h.cap == 0);
 }
 
 static void test_add_first(void)
@@ -80,7 +204,7 @@ static void test_add_first(void)
 	struct tq_head h;
 	size_t i;
 
-	tq_init(&h);
+	REQUIRE(q_init(&h, ARRAY_SIZE(keys)));
 	for (i = 0; i < ARRAY_SIZE(keys); i++) {
 		tq_node_init(&it[i].node);
 		CHECK(!tq_node_queued(&it[i].node));
@@ -90,6 +214,7 @@ static void test_add_first(void)
 		REQUIRE(tq_check(&h) == 0);
 	}
 	CHECK(h.count == ARRAY_SIZE(keys));
+	tq_destroy(&h);
 }
 
 static void test_getnext_min(void)
@@ -99,7 +224,7 @@ static void test_getnext_min(void)
 	int64_t min = INT64_MAX;
 	size_t i;
 
-	tq_init(&h);
+	REQUIRE(q_init(&h, ARRAY_SIZE(it)));
 	for (i = 0; i < ARRAY_SIZE(it); i++) {
 		tq_node_init(&it[i].node);
 		it[i].node.expires = (int64_t)(xorshift64() % 1000) - 500;
@@ -111,6 +236,7 @@ static void test_getnext_min(void)
 		CHECK(tq_getnext(&h)->expires == min);
 	}
 	REQUIRE(tq_check(&h) == 0);
+	tq_destroy(&h);
 }
 
 static void test_del_nonempty(void)
@@ -120,7 +246,7 @@ static void test_del_nonempty(void)
 	struct tq_node *n;
 	size_t i;
 
-	tq_init(&h);
+	REQUIRE(q_init(&h, ARRAY_SIZE(it)));
 	for (i = 0; i < ARRAY_SIZE(it); i++) {
 		tq_node_init(&it[i].node);
 		it[i].node.expires = (int64_t)((i * 7) % 32);
@@ -130,8 +256,9 @@ static void test_del_nonempty(void)
 	/* delete from the middle, then drain from the front */
 	CHECK(tq_del(&h, &it[5].node) == true);
 	CHECK(!tq_node_queued(&it[5].node));
-	CHECK(it[5].node.parent == NULL && it[5].node.left == NULL &&
-	      it[5].node.right == NULL);
+	CHECK(it[5].node.slot == 0);
+	CHECK(tq_del(&h, &it[5].node) == true);	/* again: a no-op */
+	CHECK(h.count == ARRAY_SIZE(it) - 1);
 	REQUIRE(tq_check(&h) == 0);
 	for (i = 0; i < ARRAY_SIZE(it) - 1; i++) {
 		n = tq_getnext(&h);
@@ -146,47 +273,48 @@ static void test_del_nonempty(void)
 	tq_add(&h, &it[0].node);
 	CHECK(tq_del(&h, &it[0].node) == false);
 	REQUIRE(tq_check(&h) == 0);
+	tq_destroy(&h);
 }
 
+/* Equal expiries come out in add order, also after deletes and re-adds. */
 static void test_fifo_stability(void)
 {
 	enum { N = 1000, K = 10 };
 	static struct item it[N];
 	struct tq_head h;
-	struct tq_node *n;
-	int64_t last_key = INT64_MIN;
-	uint64_t last_seq = 0;
-	size_t i, popped = 0;
+	uint64_t seq = 0;
+	size_t i;
 
-	tq_init(&h);
+	REQUIRE(q_init(&h, N));
 	for (i = 0; i < N; i++) {
 		tq_node_init(&it[i].node);
 		it[i].node.expires = (int64_t)(xorshift64() % K);
-		it[i].seq = i;
+		it[i].seq = seq++;
 		tq_add(&h, &it[i].node);
 		REQUIRE(tq_check(&h) == 0);
 	}
-	REQUIRE(tq_check(&h) == 0);
+	CHECK(drain_in_order(&h) == N);
 
-	/* in-order walk must match pop order */
-	n = tq_getnext(&h);
-	for (i = 0; n; i++, n = tq_next(n))
-		;
-	CHECK(i == N);
-
-	while ((n = tq_getnext(&h)) && popped <= N) {
-		struct item *x = to_item(n);
-
-		CHECK(n->expires >= last_key);
-		if (popped && n->expires == last_key)
-			CHECK(x->seq > last_seq);
-		last_key = n->expires;
-		last_seq = x->seq;
-		tq_del(&h, n);
-		popped++;
+	/* all equal: delete a random third and add them back (they go last) */
+	for (i = 0; i < N; i++) {
+		it[i].node.expires = 7;
+		it[i].seq = seq++;
+		tq_add(&h, &it[i].node);
 	}
-	CHECK(popped == N);
+	for (i = 0; i < N; i++) {
+		struct item *x = &it[xorshift64() % N];
+
+		if (!tq_node_queued(&x->node))
+			continue;
+		tq_del(&h, &x->node);
+		REQUIRE(tq_check(&h) == 0);
+		x->seq = seq++;
+		tq_add(&h, &x->node);
+		REQUIRE(tq_check(&h) == 0);
+	}
+	CHECK(drain_in_order(&h) == N);
 	REQUIRE(tq_check(&h) == 0);
+	tq_destroy(&h);
 }
 
 /* Reference model: array kept sorted by (expires, seq). */
@@ -232,15 +360,25 @@ static void ref_remove(struct item *x)
 	ref_n--;
 }
 
-static bool ref_matches_walk(const struct tq_head *h)
+/*
+ * The queue holds exactly the reference's nodes, in its order: the same
+ * count, each reference node queued, the same first node, and the queue's
+ * own order (tq_before) agreeing with the reference on every neighbour
+ * pair — with tq_check's heap order that fixes the order of every pop.
+ */
+static bool ref_matches(const struct tq_head *h)
 {
-	struct tq_node *n = tq_getnext(h);
-	size_t i;
-
-	for (i = 0; i < ref_n; i++, n = tq_next(n))
-		if (n != &ref[i]->node)
+	if (h->count != ref_n)
+		return false;
+	if (tq_getnext(h) != (ref_n ? &ref[0]->node : NULL))
+		return false;
+	for (size_t i = 0; i < ref_n; i++) {
+		if (!tq_node_queued(&ref[i]->node))
 			return false;
-	return n == NULL;
+		if (i && !tq_before(&ref[i - 1]->node, &ref[i]->node))
+			return false;
+	}
+	return true;
 }
 
 static int64_t random_key(void)
@@ -266,7 +404,7 @@ static void test_random(void)
 	size_t op, i;
 
 	rng_state = 0x2545f4914f6cdd1dULL;
-	tq_init(&h);
+	REQUIRE(q_init(&h, POOL));
 	ref_n = 0;
 	for (i = 0; i < POOL; i++) {
 		tq_node_init(&pool[i].node);
@@ -308,9 +446,9 @@ static void test_random(void)
 			REQUIRE(tq_check(&h) == 0);
 		}
 		if (op % 10000 == 0)
-			CHECK(ref_matches_walk(&h));
+			CHECK(ref_matches(&h));
 	}
-	CHECK(ref_matches_walk(&h));
+	CHECK(ref_matches(&h));
 	REQUIRE(tq_check(&h) == 0);
 
 	/* drain */
@@ -323,6 +461,7 @@ static void test_random(void)
 	}
 	CHECK(tq_getnext(&h) == NULL);
 	REQUIRE(tq_check(&h) == 0);
+	tq_destroy(&h);
 }
 
 static void test_extremes(void)
@@ -331,69 +470,429 @@ static void test_extremes(void)
 	struct tq_head h;
 	static const int64_t keys[] = { 0, INT64_MAX, INT64_MIN, INT64_MAX,
 					INT64_MIN, -1 };
-	struct tq_node *n;
+	static const size_t order[] = { 2, 4, 5, 0, 1, 3 };
 
-	tq_init(&h);
+	REQUIRE(q_init(&h, ARRAY_SIZE(it)));
 	for (size_t i = 0; i < ARRAY_SIZE(it); i++) {
 		tq_node_init(&it[i].node);
 		it[i].node.expires = keys[i];
 		tq_add(&h, &it[i].node);
 		REQUIRE(tq_check(&h) == 0);
 	}
-	n = tq_getnext(&h);
-	CHECK(n == &it[2].node);
-	n = tq_next(n);
-	CHECK(n == &it[4].node);
-	n = tq_next(n);
-	CHECK(n == &it[5].node);
-	n = tq_next(n);
-	CHECK(n == &it[0].node);
-	n = tq_next(n);
-	CHECK(n == &it[1].node);
-	n = tq_next(n);
-	CHECK(n == &it[3].node);
-	CHECK(tq_next(n) == NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
+		REQUIRE(tq_getnext(&h) == &it[order[i]].node);
+		tq_del(&h, &it[order[i]].node);
+		REQUIRE(tq_check(&h) == 0);
+	}
+	CHECK(tq_getnext(&h) == NULL);
+	tq_destroy(&h);
+}
 
-	CHECK(tq_del(&h, &it[2].node) == true);
-	CHECK(tq_getnext(&h) == &it[4].node);
+/* Sibling groups start on a cache line (a performance property). */
+static bool groups_aligned(const struct tq_head *h)
+{
+	return h->heap && (uintptr_t)&h->heap[1] % 64 == 0;
+}
+
+/*
+ * The array grows as slots are reserved and shrinks as they are given
+ * back, keeping every queued node in place (also when the array moves).
+ */
+static void test_growth_shrink(void)
+{
+	enum { N = 20000 };
+	static struct item it[N];
+	struct tq_head h;
+	uint64_t seq = 0;
+	size_t i, cap_max;
+
+	tq_init(&h);
+	realloc_shift = true;
+	/* grow with nodes queued: reserve one, add one */
+	for (i = 0; i < N; i++) {
+		REQUIRE(tq_reserve(&h) == 0);
+		CHECK(h.reserved == i + 1 && h.cap >= h.reserved);
+		CHECK(groups_aligned(&h));
+		tq_node_init(&it[i].node);
+		it[i].node.expires = random_key();
+		it[i].seq = seq++;
+		tq_add(&h, &it[i].node);
+		if (i % 997 == 0)
+			REQUIRE(tq_check(&h) == 0);
+	}
 	REQUIRE(tq_check(&h) == 0);
+	cap_max = h.cap;
+	CHECK(cap_max < 2 * N + 16);
+	/* delete three quarters at random positions, give their slots back */
+	for (i = 0; i < N; i++) {
+		if (i % 4 == 0)
+			continue;
+		CHECK(tq_del(&h, &it[i].node));
+		tq_unreserve(&h);
+		CHECK(h.count <= h.reserved && h.reserved <= h.cap);
+		if (i % 997 == 0)
+			REQUIRE(tq_check(&h) == 0);
+	}
+	REQUIRE(tq_check(&h) == 0);
+	CHECK(h.reserved == N / 4);
+	CHECK(h.cap < cap_max && h.cap <= 4 * h.reserved);
+	CHECK(groups_aligned(&h));
+	CHECK(drain_in_order(&h) == N / 4);
+	for (i = 0; i < N / 4; i++)
+		tq_unreserve(&h);
+	CHECK(h.reserved == 0);
+	CHECK(h.cap <= 32);
+	REQUIRE(tq_check(&h) == 0);
+	CHECK(shifted >= 10);	/* the test did move the array */
+	realloc_shift = false;
+	tq_destroy(&h);
+}
+
+/* -ENOMEM from tq_reserve changes nothing; a failed shrink keeps working. */
+static void test_reserve_enomem(void)
+{
+	struct item it[16];
+	struct tq_head h, before;
+	size_t i;
+
+	tq_init(&h);
+	realloc_fail = 1;
+	CHECK(tq_reserve(&h) == -ENOMEM);
+	CHECK(h.reserved == 0 && h.cap == 0 && h.heap == NULL);
+	REQUIRE(q_init(&h, ARRAY_SIZE(it)));	/* exactly the first capacity */
+	for (i = 0; i < ARRAY_SIZE(it); i++) {
+		tq_node_init(&it[i].node);
+		it[i].node.expires = (int64_t)(ARRAY_SIZE(it) - i);
+		it[i].seq = i;
+		tq_add(&h, &it[i].node);
+	}
+	REQUIRE(h.reserved == h.cap);		/* the next reserve must grow */
+	before = h;
+	realloc_fail = 1;
+	CHECK(tq_reserve(&h) == -ENOMEM);
+	CHECK(memcmp(&before, &h, sizeof(h)) == 0);
+	REQUIRE(tq_check(&h) == 0);
+	REQUIRE(tq_reserve(&h) == 0);
+	CHECK(h.cap > before.cap);
+	REQUIRE(tq_check(&h) == 0);
+	/* shrinking can fail: the slots are given back all the same */
+	realloc_fail = 1000;
+	for (i = h.reserved; i > ARRAY_SIZE(it); i--)
+		tq_unreserve(&h);
+	realloc_fail = 0;
+	CHECK(h.reserved == ARRAY_SIZE(it));
+	REQUIRE(tq_check(&h) == 0);
+	CHECK(drain_in_order(&h) == ARRAY_SIZE(it));
+	tq_destroy(&h);
+}
+
+struct skip_set {
+	const bool *skipped;	/* by item id */
+	unsigned calls;
+};
+
+static bool skip_item(const struct tq_node *n, const void *arg)
+{
+	struct skip_set *s = (struct skip_set *)arg;
+
+	s->calls++;
+	return s->skipped[to_item((struct tq_node *)n)->id];
+}
+
+/* tq_first_unskipped finds the first node of the order that is not skipped. */
+static void test_first_unskipped(void)
+{
+	enum { N = 2000 };
+	static struct item it[N];
+	static bool skipped[N];
+	struct skip_set s = { skipped, 0 };
+	struct tq_head h;
+	uint64_t seq = 0;
+
+	rng_state = 0x5851f42d4c957f2dULL;
+	REQUIRE(q_init(&h, N));
+	ref_n = 0;
+	CHECK(tq_first_unskipped(&h, skip_item, &s) == NULL);
+	for (size_t i = 0; i < N; i++) {
+		tq_node_init(&it[i].node);
+		it[i].id = i;
+		it[i].node.expires = (int64_t)(xorshift64() % 500);	/* ties */
+		it[i].seq = seq++;
+		tq_add(&h, &it[i].node);
+		ref_insert(&it[i]);
+	}
+	for (int round = 0; round < 200; round++) {
+		struct tq_node *want = NULL;
+		unsigned density = (unsigned)(round % 10);	/* tenths skipped */
+		size_t prefix = round % 3 == 0 ? (size_t)(xorshift64() % 50) : 0;
+
+		for (size_t i = 0; i < N; i++)
+			skipped[i] = xorshift64() % 10 < density;
+		/* a skipped prefix of the order, as an expiry run leaves one */
+		for (size_t k = 0; k < prefix; k++)
+			skipped[ref[k]->id] = true;
+		if (round == 199)
+			for (size_t i = 0; i < N; i++)
+				skipped[i] = true;
+		for (size_t k = 0; k < ref_n && !want; k++)
+			if (!skipped[ref[k]->id])
+				want = &ref[k]->node;
+		s.calls = 0;
+		CHECK(tq_first_unskipped(&h, skip_item, &s) == want);
+		/* nothing skipped at the front: a look at the run's first and
+		 * the heap's top at most */
+		if (want == tq_getnext(&h))
+			CHECK(s.calls <= 2);
+	}
+	while (ref_n)
+		ref_remove(ref[0]);
+	CHECK(drain_in_order(&h) == N);
+	tq_destroy(&h);
+}
+
+/* The search walks a skipped prefix of the run, on either side of the heap's top. */
+static void test_first_unskipped_run(void)
+{
+	/* run: 10 20 30 40 (added in order), heap: 25 5 (each before 40) */
+	static const int64_t keys[] = { 10, 20, 30, 40, 25, 5 };
+	struct item it[ARRAY_SIZE(keys)];
+	bool skipped[ARRAY_SIZE(keys)] = { false };
+	struct skip_set s = { skipped, 0 };
+	struct tq_head h;
+
+	REQUIRE(q_init(&h, ARRAY_SIZE(keys)));
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		tq_node_init(&it[i].node);
+		it[i].id = i;
+		it[i].node.expires = keys[i];
+		tq_add(&h, &it[i].node);
+	}
+	REQUIRE(tq_check(&h) == 0);
+	REQUIRE(h.hcount == 2 && h.run_first == &it[0].node);
+	/* heap top (5) skipped, run's 10 and 20 skipped: 25 (heap) */
+	skipped[5] = skipped[0] = skipped[1] = true;
+	CHECK(tq_first_unskipped(&h, skip_item, &s) == &it[4].node);
+	/* ... and 25 too: 30 (run) */
+	skipped[4] = true;
+	CHECK(tq_first_unskipped(&h, skip_item, &s) == &it[2].node);
+	/* heap top not skipped, but run nodes before it: 10 skipped, 20 not */
+	memset(skipped, 0, sizeof(skipped));
+	it[5].node.expires = 5;
+	tq_del(&h, &it[5].node);
+	it[5].node.expires = 22;	/* heap top 22 */
+	tq_add(&h, &it[5].node);
+	REQUIRE(tq_check(&h) == 0 && h.heap[0].node == &it[5].node);
+	skipped[0] = true;
+	CHECK(tq_first_unskipped(&h, skip_item, &s) == &it[1].node);
+	/* every run node before the top skipped: the top */
+	skipped[1] = true;
+	CHECK(tq_first_unskipped(&h, skip_item, &s) == &it[5].node);
+	tq_destroy(&h);
 }
 
 static void test_check_detects(void)
 {
 	struct item it[16];
 	struct tq_head h;
+	struct tq_entry e;
+	struct tq_node *n;
+	uint64_t seq;
 	size_t i;
 
-	tq_init(&h);
+	/* 16 first (the run), then 15..0 (each before the run's last: heap),
+	 * then 20, 21 appended to the run */
+	REQUIRE(q_init(&h, ARRAY_SIZE(it)));
 	for (i = 0; i < ARRAY_SIZE(it); i++) {
 		tq_node_init(&it[i].node);
-		it[i].node.expires = (int64_t)i;
+		it[i].node.expires = i < 14 ? (int64_t)(16 - i) : (int64_t)(6 + i);
 		tq_add(&h, &it[i].node);
 	}
+	REQUIRE(tq_check(&h) == 0);
+	REQUIRE(h.hcount == 13 && h.run_first == &it[0].node &&
+		h.run_last == &it[15].node);
+
+	h.reserved--;			/* more nodes than slots */
+	CHECK(tq_check(&h) != 0);
+	h.reserved++;
+
+	n = h.heap[3].node;
+	n->expires += 100;		/* key changed while queued */
+	CHECK(tq_check(&h) != 0);
+	n->expires -= 100;
+
+	n->slot = 0;			/* position lost */
+	CHECK(tq_check(&h) != 0);
+	n->slot = 5;			/* wrong position */
+	CHECK(tq_check(&h) != 0);
+	n->slot = 4;
+
+	/* parent after child, positions kept consistent */
+	e = h.heap[0];
+	h.heap[0] = h.heap[1];
+	h.heap[1] = e;
+	h.heap[0].node->slot = 1;
+	h.heap[1].node->slot = 2;
+	CHECK(tq_check(&h) != 0);
+	e = h.heap[0];
+	h.heap[0] = h.heap[1];
+	h.heap[1] = e;
+	h.heap[0].node->slot = 1;
+	h.heap[1].node->slot = 2;
 	CHECK(tq_check(&h) == 0);
 
-	h.count++;
+	seq = n->seq;
+	n->seq = h.seq;			/* a sequence number not handed out */
 	CHECK(tq_check(&h) != 0);
-	h.count--;
+	n->seq = seq;
 
-	h.leftmost = &it[1].node;
+	/* the run: out of order, a broken back link, a heap mark, the count */
+	it[14].node.expires = 30;
 	CHECK(tq_check(&h) != 0);
-	h.leftmost = &it[0].node;
-
-	h.root->color = TQ_RED;
+	it[14].node.expires = 20;
+	it[15].node.prev = &it[0].node;
 	CHECK(tq_check(&h) != 0);
-	h.root->color = TQ_BLACK;
-
-	it[0].node.expires = 100;
+	it[15].node.prev = &it[14].node;
+	it[14].node.slot = 3;
 	CHECK(tq_check(&h) != 0);
-	it[0].node.expires = 0;
-
-	it[3].node.queued = 0;
+	it[14].node.slot = TQ_SLOT_RUN;
+	h.hcount--;
 	CHECK(tq_check(&h) != 0);
-	it[3].node.queued = 1;
+	h.hcount++;
 
 	CHECK(tq_check(&h) == 0);
+	tq_destroy(&h);
+}
+
+/*
+ * The run takes what goes after its last node (later expiries, and equal
+ * ones: they come later in add order) and the heap the rest; the queue's
+ * order across both is by (expires, add order).
+ */
+static void test_run_and_heap(void)
+{
+	enum { N = 64 };
+	static struct item it[N];
+	struct tq_head h;
+	uint64_t seq = 0;
+	size_t i;
+
+	REQUIRE(q_init(&h, N));
+	/* timeouts: later and later, and some equal: all in the run */
+	for (i = 0; i < 32; i++) {
+		tq_node_init(&it[i].node);
+		it[i].node.expires = (int64_t)(i / 2) * 10;
+		it[i].seq = seq++;
+		CHECK(tq_add(&h, &it[i].node) == (i == 0));
+		CHECK(it[i].node.slot == TQ_SLOT_RUN);
+	}
+	CHECK(h.hcount == 0);
+	REQUIRE(tq_check(&h) == 0);
+	/* deleting from the run's middle, its first and its last */
+	tq_del(&h, &it[9].node);
+	tq_del(&h, &it[0].node);
+	tq_del(&h, &it[31].node);
+	CHECK(h.run_first == &it[1].node && h.run_last == &it[30].node);
+	REQUIRE(tq_check(&h) == 0);
+	/* before the run's last: the heap, including ties with run nodes */
+	for (i = 32; i < N; i++) {
+		tq_node_init(&it[i].node);
+		it[i].node.expires = (int64_t)(xorshift64() % 16) * 10;
+		it[i].seq = seq++;
+		tq_add(&h, &it[i].node);
+		CHECK(it[i].node.slot != TQ_SLOT_RUN || it[i].node.expires >= 150);
+		REQUIRE(tq_check(&h) == 0);
+	}
+	CHECK(h.hcount > 0);
+	/* re-add the deleted ones: they go after every node of equal expiry */
+	it[9].seq = seq++;
+	tq_add(&h, &it[9].node);
+	it[0].seq = seq++;
+	CHECK(tq_add(&h, &it[0].node) == false);	/* equal to the first */
+	REQUIRE(tq_check(&h) == 0);
+	CHECK(drain_in_order(&h) == N - 1);
+	/* empty: the next add starts a new run, whatever its expiry */
+	it[31].node.expires = -5;
+	CHECK(tq_add(&h, &it[31].node) == true);
+	CHECK(it[31].node.slot == TQ_SLOT_RUN && h.run_first == &it[31].node);
+	tq_del(&h, &it[31].node);
+	REQUIRE(tq_check(&h) == 0);
+	tq_destroy(&h);
+}
+
+/* ---- the slot hrt_timer_setup() reserves ---- */
+
+static size_t reserved_on(struct hrt_domain *d, int ctx, int clock_index)
+{
+	return d->ctx[ctx].clock_base[clock_index].queue.reserved;
+}
+
+static int free_self(struct hrt_timer *t, void *data)
+{
+	(void)data;
+	hrt_timer_free(t);
+	return HRT_NORESTART;
+}
+
+static int noop(struct hrt_timer *t, void *data)
+{
+	(void)t;
+	(void)data;
+	return HRT_NORESTART;
+}
+
+/*
+ * Setup takes the slot (-ENOMEM: the timer is not set up, or stays where it
+ * was), re-setup moves it, -EBUSY gives the new one back, free (also from
+ * the timer's own callback) gives it back.
+ */
+static void test_setup_reserves(void)
+{
+	struct hrt_domain *d;
+	struct hrt_timer *t = hrt_timer_alloc(), *u = hrt_timer_alloc();
+	const int hard = HRT_CTX_HARD, mono = 0, boot = 2;
+
+	REQUIRE(t && u);
+	REQUIRE(hrt_domain_new_manual(&d, 1000) == 0);
+
+	realloc_fail = 1;	/* the first slot of a base allocates */
+	CHECK(hrt_timer_setup(t, d, HRT_CLOCK_MONOTONIC, HRT_MODE_ABS | HRT_MODE_HARD,
+			      noop, NULL, 0) == -ENOMEM);
+	CHECK(reserved_on(d, hard, mono) == 0);
+	CHECK(hrt_timer_start_range(t, 2000, 0) == -EINVAL);	/* not set up */
+	REQUIRE(hrt_timer_setup(t, d, HRT_CLOCK_MONOTONIC, HRT_MODE_ABS | HRT_MODE_HARD,
+				noop, NULL, 0) == 0);
+	CHECK(reserved_on(d, hard, mono) == 1);
+
+	/* re-setup onto BOOTTIME fails for memory: still on MONOTONIC */
+	realloc_fail = 1;
+	CHECK(hrt_timer_setup(t, d, HRT_CLOCK_BOOTTIME, HRT_MODE_ABS | HRT_MODE_HARD,
+			      noop, NULL, 0) == -ENOMEM);
+	CHECK(hrt_timer_clock(t) == HRT_CLOCK_MONOTONIC);
+	CHECK(reserved_on(d, hard, mono) == 1 && reserved_on(d, hard, boot) == 0);
+	CHECK(hrt_timer_start_range(t, 2000, 0) == 1);
+
+	/* active: -EBUSY, the new base's slot is given back */
+	CHECK(hrt_timer_setup(t, d, HRT_CLOCK_BOOTTIME, HRT_MODE_ABS | HRT_MODE_HARD,
+			      noop, NULL, 0) == -EBUSY);
+	CHECK(reserved_on(d, hard, mono) == 1 && reserved_on(d, hard, boot) == 0);
+	CHECK(hrt_timer_cancel(t) == 1);
+
+	/* inactive: the slot moves */
+	REQUIRE(hrt_timer_setup(t, d, HRT_CLOCK_BOOTTIME, HRT_MODE_ABS | HRT_MODE_HARD,
+				noop, NULL, 0) == 0);
+	CHECK(reserved_on(d, hard, mono) == 0 && reserved_on(d, hard, boot) == 1);
+
+	/* freed from its own callback: given back when the callback returns */
+	REQUIRE(hrt_timer_setup(u, d, HRT_CLOCK_MONOTONIC, HRT_MODE_ABS | HRT_MODE_HARD,
+				free_self, NULL, 0) == 0);
+	CHECK(reserved_on(d, hard, mono) == 1);
+	CHECK(hrt_timer_start_range(u, 1500, 0) == 1);
+	CHECK(hrt_domain_advance(d, 1000) == 1);
+	CHECK(reserved_on(d, hard, mono) == 0);
+
+	hrt_timer_free(t);
+	CHECK(reserved_on(d, hard, boot) == 0);
+	CHECK(hrt_domain_free(d) == 0);
 }
 
 struct test {
@@ -411,7 +910,13 @@ int main(void)
 		{ "fifo_stability", test_fifo_stability },
 		{ "random_vs_reference", test_random },
 		{ "extremes", test_extremes },
+		{ "growth_shrink", test_growth_shrink },
+		{ "reserve_enomem", test_reserve_enomem },
+		{ "first_unskipped", test_first_unskipped },
+		{ "run_and_heap", test_run_and_heap },
+		{ "first_unskipped_run", test_first_unskipped_run },
 		{ "check_detects_corruption", test_check_detects },
+		{ "setup_reserves", test_setup_reserves },
 	};
 	int passed = 0, failed = 0;
 	size_t i;
