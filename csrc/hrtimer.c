@@ -1261,6 +1261,12 @@ int hrt_timer_stop_expiry(struct hrt_timer *t)
 	return 0;
 }
 
+/* tq_first_unskipped's test: a node at or before the time *arg. */
+static bool not_after(const struct tq_node *n, const void *arg)
+{
+	return n->expires <= *(const int64_t *)arg;
+}
+
 int hrt_domain_next_expiry(struct hrt_domain *d, int64_t after, int64_t *out)
 {
 	int64_t next = HRT_KTIME_MAX;
@@ -1274,16 +1280,14 @@ int hrt_domain_next_expiry(struct hrt_domain *d, int64_t after, int64_t *out)
 		for (int i = 0; i < HRT_NCLOCKS; i++) {
 			struct hrt_clock_base *b = &cb->clock_base[i];
 			int64_t offset = base_offset(b);
+			int64_t limit = sat_add(after, offset); /* `after` on b's clock */
+			struct tq_node *n = tq_first_unskipped(&b->queue, not_after, &limit);
 
-			/* In expiry order: skip those at or before `after`. */
-			for (struct tq_node *n = tq_getnext(&b->queue); n; n = tq_next(n)) {
+			if (n) {
 				int64_t mono = sat_sub(n->expires, offset);
 
-				if (mono > after) {
-					if (mono < next)
-						next = mono;
-					break;
-				}
+				if (mono > after && mono < next)
+					next = mono;
 			}
 		}
 		pthread_mutex_unlock(&cb->lock);
