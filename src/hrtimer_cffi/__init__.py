@@ -1,7 +1,8 @@
 """hrtimer_cffi: Linux-kernel hrtimers in user space, for Python.
 
-A C core (a red-black timer queue per clock, expiry threads on ``timerfd``)
-driven through cffi, with the Rust hrtimer abstractions in Python spelling.
+A C core (a timer queue per clock: a run of appended timeouts and a 4-ary
+heap; expiry threads on ``timerfd``) driven through cffi, with the Rust
+hrtimer abstractions in Python spelling.
 
 States of a timer, and what moves it between them::
 
