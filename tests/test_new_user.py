@@ -241,3 +241,33 @@ def test_aio_periodic_ticks_say_when_and_how_late() -> None:
         assert 0 <= t.lateness < hrt.s(5)
     d = [t.deadline for t in ticks]
     assert all((b - a) % hrt.ms(1) == 0 and b > a for a, b in itertools.pairwise(d))
+
+
+# ---------------------------------------------------------------- 14.2 the asyncio trap
+
+
+def test_a_future_method_given_to_call_later_warns_where_it_was_called() -> None:
+    import asyncio
+
+    seen: list[warnings.WarningMessage] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            hrt.call_later(hrt.s(10), fut.set_result, 42).cancel()
+            hrt.call_at(hrt.now() + hrt.s(10), loop.stop).cancel()
+            hrt.call_every(hrt.s(10), fut.cancel).cancel()
+            # the right ways, and ordinary callables: silent
+            hrt.call_later(hrt.s(10), loop.call_soon_threadsafe, fut.set_result, 1).cancel()
+            hrt.aio.call_later(hrt.s(10), fut.set_result, 1).cancel()
+            hrt.call_later(hrt.s(10), print).cancel()
+            hrt.call_later(hrt.s(10), [].append, 1).cancel()
+        seen.extend(w)
+        fut.cancel()
+
+    asyncio.run(main())
+    assert [w.category for w in seen] == [RuntimeWarning] * 3, [str(w.message) for w in seen]
+    assert all(w.filename == __file__ for w in seen), "points at the caller's line"
+    assert "hrtimer_cffi.aio.call_later" in str(seen[0].message)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextvars
 import sys
+import types
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -155,6 +157,34 @@ def check_fn(fn: object) -> None:
         raise TypeError(f"fn must be callable, got {type(fn).__name__} {fn!r}")
 
 
+_METHODS = (types.BuiltinMethodType, types.MethodType)
+
+
+def _warn_loop_trap(fn: object) -> None:
+    """A RuntimeWarning when ``fn`` is a method of an asyncio Future (or
+    Task) or of an event loop (but ``call_soon_threadsafe``): it would run
+    on an expiry thread, where neither is safe to touch and the loop does not
+    wake up for it (the asyncio trap). Costs a type test for other callables."""
+    if type(fn) not in _METHODS:
+        return
+    aio = sys.modules.get("asyncio")
+    if aio is None:
+        return
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, aio.Future) or (
+        isinstance(owner, aio.AbstractEventLoop)
+        and getattr(fn, "__name__", "") != "call_soon_threadsafe"
+    ):
+        warnings.warn(
+            f"{fn!r} would run on an hrtimer expiry thread, not on its event loop's "
+            "thread: asyncio objects are not thread-safe there and the loop does not "
+            "wake up for it. Use hrtimer_cffi.aio.call_later/call_at/call_every (they "
+            "run fn on the loop's thread) or loop.call_soon_threadsafe",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+
 def call_later(
     delay: Duration, fn: Callable[..., object], *args: Any, slack: Duration = 0,
     hard: bool = False, context: contextvars.Context | None = None,
@@ -278,6 +308,7 @@ def later(
         slack = check_nonneg("slack", slack)
     if not callable(fn):
         check_fn(fn)
+    _warn_loop_trap(fn)
     ctx = _copy_context() if context is None else _context(context)
     if hard is False or hard is True:
         timer = _timer(domain, *_LATER_KEYS[hard])
@@ -297,6 +328,7 @@ def at(
     w = check_ns("when", when)
     sl = check_nonneg("slack", slack)
     check_fn(fn)
+    _warn_loop_trap(fn)
     ctx = _context(context)
     timer = _timer(domain, _mode(hard, False), check_clock(clock))
     return _arm(_new(Call), timer, fn, args, ctx, w, sl)
@@ -316,6 +348,7 @@ def every(
     f = i if first is None else check_nonneg("first", first)
     sl = check_nonneg("slack", slack)
     check_fn(fn)
+    _warn_loop_trap(fn)
     ctx = _context(context)
     ck = check_clock(clock)
     wall = ck in _WALL_CLOCKS
