@@ -30,14 +30,14 @@ static void arm_rt_watch(int rtfd)
 }
 
 /* Program the timerfd for `mono` (INT64_MAX: disarm). Lock held. */
-void hrt_cpu_base_program(struct hrt_cpu_base *cb, int64_t mono)
+void hrt_cpu_base_program(struct hrt_cpu_base *cpu_base, int64_t mono)
 {
 	struct itimerspec its = { 0 };
 
-	if (mono == cb->next_event)
+	if (mono == cpu_base->next_event)
 		return;
-	cb->next_event = mono;
-	if (cb->domain->manual || cb->tfd < 0)
+	cpu_base->next_event = mono;
+	if (cpu_base->domain->manual || cpu_base->tfd < 0)
 		return;
 	if (mono != HRT_KTIME_MAX) {
 		if (mono < 1)
@@ -45,19 +45,19 @@ void hrt_cpu_base_program(struct hrt_cpu_base *cb, int64_t mono)
 		its.it_value.tv_sec = mono / 1000000000LL;
 		its.it_value.tv_nsec = mono % 1000000000LL;
 	}
-	timerfd_settime(cb->tfd, TFD_TIMER_ABSTIME, &its, NULL);
-	cb->stats.reprograms++;
+	timerfd_settime(cpu_base->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+	cpu_base->stats.reprograms++;
 }
 
 /* Wake the thread so it runs an expiry pass. Lock held or not. */
-void hrt_cpu_base_wake(struct hrt_cpu_base *cb)
+void hrt_cpu_base_wake(struct hrt_cpu_base *cpu_base)
 {
 	uint64_t one = 1;
 	ssize_t n;
 
-	if (cb->efd >= 0)
+	if (cpu_base->efd >= 0)
 		do
-			n = write(cb->efd, &one, sizeof(one));
+			n = write(cpu_base->efd, &one, sizeof(one));
 		while (n < 0 && errno == EINTR);
 }
 
@@ -72,7 +72,7 @@ static void drain(int fd)
 
 static void *expiry_main(void *arg)
 {
-	struct hrt_cpu_base *cb = arg;
+	struct hrt_cpu_base *cpu_base = arg;
 	struct epoll_event ev[3];
 	unsigned gen = atomic_load(&hrt_fork_generation);
 
@@ -83,33 +83,33 @@ static void *expiry_main(void *arg)
 		[HRT_CTX_HARD_HOSTED] = "hrt-hard-py",
 	};
 
-	prctl(PR_SET_NAME, names[cb->index], 0, 0, 0);
-	pthread_mutex_lock(&cb->lock);
-	while (!cb->stopping) {
-		pthread_mutex_unlock(&cb->lock);
-		int n = epoll_wait(cb->epfd, ev, 3, -1);
+	prctl(PR_SET_NAME, names[cpu_base->index], 0, 0, 0);
+	pthread_mutex_lock(&cpu_base->lock);
+	while (!cpu_base->stopping) {
+		pthread_mutex_unlock(&cpu_base->lock);
+		int n = epoll_wait(cpu_base->epfd, ev, 3, -1);
 
 		for (int i = 0; i < n; i++) {
 			int fd = ev[i].data.fd;
 			uint64_t v;
 
-			if (fd == cb->rtfd) {
+			if (fd == cpu_base->rtfd) {
 				if (read(fd, &v, sizeof(v)) < 0 && errno == ECANCELED) {
 					arm_rt_watch(fd);
-					pthread_mutex_lock(&cb->lock);
-					cb->stats.clock_sets++;
-					pthread_mutex_unlock(&cb->lock);
+					pthread_mutex_lock(&cpu_base->lock);
+					cpu_base->stats.clock_sets++;
+					pthread_mutex_unlock(&cpu_base->lock);
 				}
 			} else {
 				drain(fd);
 			}
 		}
-		pthread_mutex_lock(&cb->lock);
-		if (cb->stopping)
+		pthread_mutex_lock(&cpu_base->lock);
+		if (cpu_base->stopping)
 			break;
 		/* A clock set moves the REALTIME offset: reprogram from scratch. */
-		cb->next_event = HRT_FORCE_REPROGRAM;
-		cb->run(cb);
+		cpu_base->next_event = HRT_FORCE_REPROGRAM;
+		cpu_base->run(cpu_base);
 		/*
 		 * A callback forked, and this is the child: its copy of this
 		 * thread returned into the core. The child's core starts afresh
@@ -118,13 +118,13 @@ static void *expiry_main(void *arg)
 		if (atomic_load(&hrt_fork_generation) != gen)
 			break;
 	}
-	pthread_mutex_unlock(&cb->lock);
+	pthread_mutex_unlock(&cpu_base->lock);
 	return NULL;
 }
 
-static void close_fds(struct hrt_cpu_base *cb)
+static void close_fds(struct hrt_cpu_base *cpu_base)
 {
-	int *fds[] = { &cb->tfd, &cb->rtfd, &cb->efd, &cb->epfd };
+	int *fds[] = { &cpu_base->tfd, &cpu_base->rtfd, &cpu_base->efd, &cpu_base->epfd };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
@@ -133,48 +133,48 @@ static void close_fds(struct hrt_cpu_base *cb)
 	}
 }
 
-static int open_fds(struct hrt_cpu_base *cb)
+static int open_fds(struct hrt_cpu_base *cpu_base)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	int fds[3];
 
-	cb->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	cb->rtfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
-	cb->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	cb->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (cb->tfd < 0 || cb->rtfd < 0 || cb->efd < 0 || cb->epfd < 0)
+	cpu_base->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	cpu_base->rtfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+	cpu_base->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	cpu_base->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (cpu_base->tfd < 0 || cpu_base->rtfd < 0 || cpu_base->efd < 0 || cpu_base->epfd < 0)
 		goto fail;
-	fds[0] = cb->tfd;
-	fds[1] = cb->rtfd;
-	fds[2] = cb->efd;
+	fds[0] = cpu_base->tfd;
+	fds[1] = cpu_base->rtfd;
+	fds[2] = cpu_base->efd;
 	for (int i = 0; i < 3; i++) {
 		ev.data.fd = fds[i];
-		if (epoll_ctl(cb->epfd, EPOLL_CTL_ADD, fds[i], &ev) < 0)
+		if (epoll_ctl(cpu_base->epfd, EPOLL_CTL_ADD, fds[i], &ev) < 0)
 			goto fail;
 	}
-	arm_rt_watch(cb->rtfd);
+	arm_rt_watch(cpu_base->rtfd);
 	return 0;
 fail:;
 	int err = -errno;
 
-	close_fds(cb);
+	close_fds(cpu_base);
 	return err;
 }
 
 /* Start the thread of a real context if it is not running. Lock held. */
-int hrt_cpu_base_ensure_thread(struct hrt_cpu_base *cb)
+int hrt_cpu_base_ensure_thread(struct hrt_cpu_base *cpu_base)
 {
 	sigset_t all, old;
 	int err;
 
-	if (cb->thread_running)
+	if (cpu_base->thread_running)
 		return 0;
-	if (cb->tfd < 0) {
-		err = open_fds(cb);
+	if (cpu_base->tfd < 0) {
+		err = open_fds(cpu_base);
 		if (err)
 			return err;
 	}
-	cb->stopping = false;
+	cpu_base->stopping = false;
 	sigfillset(&all);
 	/* Faults stay deliverable, so a crashing callback is reported as one. */
 	sigdelset(&all, SIGSEGV);
@@ -183,14 +183,14 @@ int hrt_cpu_base_ensure_thread(struct hrt_cpu_base *cb)
 	sigdelset(&all, SIGILL);
 	sigdelset(&all, SIGABRT);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = pthread_create(&cb->thread, NULL, expiry_main, cb);
+	err = pthread_create(&cpu_base->thread, NULL, expiry_main, cpu_base);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err)
 		return -err;
-	cb->thread_running = true;
+	cpu_base->thread_running = true;
 	/* Whatever was programmed before belongs to no thread: redo it. */
-	cb->next_event = HRT_FORCE_REPROGRAM;
-	hrt_cpu_base_wake(cb);
+	cpu_base->next_event = HRT_FORCE_REPROGRAM;
+	hrt_cpu_base_wake(cpu_base);
 	return 0;
 }
 
@@ -198,40 +198,40 @@ int hrt_cpu_base_ensure_thread(struct hrt_cpu_base *cb)
  * Stop and join the thread (lock not held). One caller joins; a concurrent
  * caller waits until the join is done.
  */
-void hrt_cpu_base_stop_thread(struct hrt_cpu_base *cb)
+void hrt_cpu_base_stop_thread(struct hrt_cpu_base *cpu_base)
 {
 	pthread_t th;
 
 	host_block(); /* the thread may need the host's lock to end */
-	pthread_mutex_lock(&cb->lock);
-	if (cb->stopping) {
-		while (cb->thread_running) {
-			cb->waiters++;
-			pthread_cond_wait(&cb->cond, &cb->lock);
-			cb->waiters--;
+	pthread_mutex_lock(&cpu_base->lock);
+	if (cpu_base->stopping) {
+		while (cpu_base->thread_running) {
+			cpu_base->waiters++;
+			pthread_cond_wait(&cpu_base->cond, &cpu_base->lock);
+			cpu_base->waiters--;
 		}
-		pthread_mutex_unlock(&cb->lock);
+		pthread_mutex_unlock(&cpu_base->lock);
 		return;
 	}
-	if (!cb->thread_running) {
-		pthread_mutex_unlock(&cb->lock);
+	if (!cpu_base->thread_running) {
+		pthread_mutex_unlock(&cpu_base->lock);
 		return;
 	}
-	cb->stopping = true;
-	th = cb->thread;
-	hrt_cpu_base_wake(cb);
-	pthread_mutex_unlock(&cb->lock);
+	cpu_base->stopping = true;
+	th = cpu_base->thread;
+	hrt_cpu_base_wake(cpu_base);
+	pthread_mutex_unlock(&cpu_base->lock);
 	pthread_join(th, NULL);
-	pthread_mutex_lock(&cb->lock);
-	cb->thread_running = false;
-	pthread_cond_broadcast(&cb->cond);
-	pthread_mutex_unlock(&cb->lock);
+	pthread_mutex_lock(&cpu_base->lock);
+	cpu_base->thread_running = false;
+	pthread_cond_broadcast(&cpu_base->cond);
+	pthread_mutex_unlock(&cpu_base->lock);
 }
 
 /* In a fork child: the thread is gone and the fds are the parent's. */
-void hrt_cpu_base_forget_thread(struct hrt_cpu_base *cb)
+void hrt_cpu_base_forget_thread(struct hrt_cpu_base *cpu_base)
 {
-	cb->thread_running = false;
-	cb->stopping = false;
-	close_fds(cb);
+	cpu_base->thread_running = false;
+	cpu_base->stopping = false;
+	close_fds(cpu_base);
 }

@@ -56,7 +56,7 @@ struct hrt_cpu_base {
 	 * pointer, as a clock-event device calls its event_handler, so the
 	 * thread knows nothing of the timer code above it.
 	 */
-	int64_t (*run)(struct hrt_cpu_base *cb);
+	int64_t (*run)(struct hrt_cpu_base *cpu_base);
 	struct hrt_clock_base clock_base[HRT_NCLOCKS];
 	int64_t next_event;    /* MONOTONIC ns programmed, INT64_MAX: none */
 	bool in_expiry;        /* an expiry run is in progress: it reprograms */
@@ -114,11 +114,11 @@ static inline void host_block(void)
 
 
 /* expiry.c */
-int hrt_cpu_base_ensure_thread(struct hrt_cpu_base *cb);
-void hrt_cpu_base_program(struct hrt_cpu_base *cb, int64_t mono);
-void hrt_cpu_base_wake(struct hrt_cpu_base *cb);
-void hrt_cpu_base_stop_thread(struct hrt_cpu_base *cb);
-void hrt_cpu_base_forget_thread(struct hrt_cpu_base *cb);
+int hrt_cpu_base_ensure_thread(struct hrt_cpu_base *cpu_base);
+void hrt_cpu_base_program(struct hrt_cpu_base *cpu_base, int64_t mono);
+void hrt_cpu_base_wake(struct hrt_cpu_base *cpu_base);
+void hrt_cpu_base_stop_thread(struct hrt_cpu_base *cpu_base);
+void hrt_cpu_base_forget_thread(struct hrt_cpu_base *cpu_base);
 
 /* hrtimer.c */
 extern _Atomic unsigned hrt_fork_generation; /* bumped in every fork child */

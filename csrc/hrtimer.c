@@ -133,23 +133,23 @@ static inline bool timer_running(const struct hrt_timer *t)
  * outer run. Each lives on the stack of hrt_run_expiry.
  */
 struct hrt_pass {
-	struct hrt_cpu_base *cb;
+	struct hrt_cpu_base *cpu_base;
 	struct hrt_pass *outer;
 	bool stop;           /* hrt_timer_stop_expiry: end after this callback */
 };
 static __thread struct hrt_pass *cur_pass;
 
-static struct hrt_pass *pass_of(const struct hrt_cpu_base *cb)
+static struct hrt_pass *pass_of(const struct hrt_cpu_base *cpu_base)
 {
 	for (struct hrt_pass *p = cur_pass; p; p = p->outer)
-		if (p->cb == cb)
+		if (p->cpu_base == cpu_base)
 			return p;
 	return NULL;
 }
 
-static inline bool on_callback_thread(const struct hrt_cpu_base *cb)
+static inline bool on_callback_thread(const struct hrt_cpu_base *cpu_base)
 {
-	return pass_of(cb) != NULL;
+	return pass_of(cpu_base) != NULL;
 }
 
 /*
@@ -159,12 +159,12 @@ static inline bool on_callback_thread(const struct hrt_cpu_base *cb)
 static struct hrt_cpu_base *lock_timer(const struct hrt_timer *t)
 {
 	for (;;) {
-		struct hrt_cpu_base *cb = timer_base(t)->cpu_base;
+		struct hrt_cpu_base *cpu_base = timer_base(t)->cpu_base;
 
-		pthread_mutex_lock(&cb->lock);
-		if (timer_base(t)->cpu_base == cb)
-			return cb;
-		pthread_mutex_unlock(&cb->lock);
+		pthread_mutex_lock(&cpu_base->lock);
+		if (timer_base(t)->cpu_base == cpu_base)
+			return cpu_base;
+		pthread_mutex_unlock(&cpu_base->lock);
 	}
 }
 
@@ -180,14 +180,14 @@ _Static_assert((int)HRT_CTX_THREAD_SOFT == (int)HRT_CTX_SOFT &&
 
 int hrt_ctx_thread(void)
 {
-	const struct hrt_cpu_base *cb = cur_pass ? cur_pass->cb : NULL;
+	const struct hrt_cpu_base *cpu_base = cur_pass ? cur_pass->cpu_base : NULL;
 
-	if (!cb || cb->domain->manual)
+	if (!cpu_base || cpu_base->domain->manual)
 		return HRT_CTX_THREAD_NONE;
-	return cb->index;
+	return cpu_base->index;
 }
 
-static int64_t hrt_run_expiry(struct hrt_cpu_base *cb);
+static int64_t hrt_run_expiry(struct hrt_cpu_base *cpu_base);
 
 static void domain_init(struct hrt_domain *d, bool manual, int64_t start)
 {
@@ -199,19 +199,19 @@ static void domain_init(struct hrt_domain *d, bool manual, int64_t start)
 	atomic_store(&d->stopped, false);
 	atomic_store(&d->freed, false);
 	for (int h = 0; h < HRT_NCTX; h++) {
-		struct hrt_cpu_base *cb = &d->ctx[h];
+		struct hrt_cpu_base *cpu_base = &d->ctx[h];
 
-		cb->domain = d;
-		cb->index = h;
-		cb->run = hrt_run_expiry;
-		pthread_mutex_init(&cb->lock, NULL);
-		pthread_cond_init(&cb->cond, NULL);
-		cb->next_event = HRT_KTIME_MAX;
-		cb->tfd = cb->rtfd = cb->efd = cb->epfd = -1;
+		cpu_base->domain = d;
+		cpu_base->index = h;
+		cpu_base->run = hrt_run_expiry;
+		pthread_mutex_init(&cpu_base->lock, NULL);
+		pthread_cond_init(&cpu_base->cond, NULL);
+		cpu_base->next_event = HRT_KTIME_MAX;
+		cpu_base->tfd = cpu_base->rtfd = cpu_base->efd = cpu_base->epfd = -1;
 		for (int i = 0; i < HRT_NCLOCKS; i++) {
-			struct hrt_clock_base *b = &cb->clock_base[i];
+			struct hrt_clock_base *b = &cpu_base->clock_base[i];
 
-			b->cpu_base = cb;
+			b->cpu_base = cpu_base;
 			b->clockid = clock_ids[i];
 			b->index = i;
 			tq_init(&b->queue);
@@ -273,18 +273,18 @@ static void fork_child(void)
 	for (struct hrt_domain *d = domains; d; d = d->next) {
 		d->sleepers = NULL; /* they were other threads */
 		for (int h = 0; h < HRT_NCTX; h++) {
-			struct hrt_cpu_base *cb = &d->ctx[h];
-			bool mine = on_callback_thread(cb);
+			struct hrt_cpu_base *cpu_base = &d->ctx[h];
+			bool mine = on_callback_thread(cpu_base);
 
-			pthread_mutex_init(&cb->lock, NULL);
-			pthread_cond_init(&cb->cond, NULL);
-			cb->waiters = 0;
+			pthread_mutex_init(&cpu_base->lock, NULL);
+			pthread_cond_init(&cpu_base->cond, NULL);
+			cpu_base->waiters = 0;
 			if (d->manual) {
-				if (mine || !cb->in_expiry)
+				if (mine || !cpu_base->in_expiry)
 					continue;
-				cb->in_expiry = false;
+				cpu_base->in_expiry = false;
 				for (int i = 0; i < HRT_NCLOCKS; i++) {
-					struct hrt_clock_base *b = &cb->clock_base[i];
+					struct hrt_clock_base *b = &cpu_base->clock_base[i];
 					struct hrt_timer *t = b->running;
 
 					b->running = NULL;
@@ -294,7 +294,7 @@ static void fork_child(void)
 				continue;
 			}
 			for (int i = 0; i < HRT_NCLOCKS; i++) {
-				struct hrt_clock_base *b = &cb->clock_base[i];
+				struct hrt_clock_base *b = &cpu_base->clock_base[i];
 				struct tq_node *n;
 
 				while ((n = tq_getnext(&b->queue))) {
@@ -309,9 +309,9 @@ static void fork_child(void)
 					b->running = NULL;
 				}
 			}
-			cb->in_expiry = false;
-			cb->next_event = HRT_KTIME_MAX;
-			hrt_cpu_base_forget_thread(cb);
+			cpu_base->in_expiry = false;
+			cpu_base->next_event = HRT_KTIME_MAX;
+			hrt_cpu_base_forget_thread(cpu_base);
 		}
 	}
 	pthread_mutex_init(&domains_lock, NULL);
@@ -414,16 +414,16 @@ int hrt_domain_free(struct hrt_domain *d)
 	if (!d || !d->manual)
 		return -EINVAL;
 	for (int h = 0; h < HRT_NCTX; h++) {
-		struct hrt_cpu_base *cb = &d->ctx[h];
+		struct hrt_cpu_base *cpu_base = &d->ctx[h];
 
-		pthread_mutex_lock(&cb->lock);
+		pthread_mutex_lock(&cpu_base->lock);
 		for (int i = 0; i < HRT_NCLOCKS; i++) {
-			if (cb->clock_base[i].queue.count || cb->clock_base[i].running) {
-				pthread_mutex_unlock(&cb->lock);
+			if (cpu_base->clock_base[i].queue.count || cpu_base->clock_base[i].running) {
+				pthread_mutex_unlock(&cpu_base->lock);
 				return -EBUSY;
 			}
 		}
-		pthread_mutex_unlock(&cb->lock);
+		pthread_mutex_unlock(&cpu_base->lock);
 	}
 	/* Inactive timers may still point here: the last of them frees it. */
 	if (atomic_exchange(&d->freed, true))
@@ -450,7 +450,7 @@ int64_t hrt_now(int clock)
 
 int hrt_domain_stats(struct hrt_domain *d, int hard, struct hrt_stats *out)
 {
-	struct hrt_cpu_base *cb;
+	struct hrt_cpu_base *cpu_base;
 
 	if (!out || (hard != 0 && hard != 1))
 		return -EINVAL;
@@ -460,14 +460,14 @@ int hrt_domain_stats(struct hrt_domain *d, int hard, struct hrt_stats *out)
 	for (int h = 0; h < HRT_NCTX; h++) {
 		if ((h != HRT_CTX_SOFT) != hard)
 			continue;
-		cb = &d->ctx[h];
-		pthread_mutex_lock(&cb->lock);
-		out->wakeups += cb->stats.wakeups;
-		out->timers_run += cb->stats.timers_run;
-		out->spurious += cb->stats.spurious;
-		out->reprograms += cb->stats.reprograms;
-		out->clock_sets += cb->stats.clock_sets;
-		pthread_mutex_unlock(&cb->lock);
+		cpu_base = &d->ctx[h];
+		pthread_mutex_lock(&cpu_base->lock);
+		out->wakeups += cpu_base->stats.wakeups;
+		out->timers_run += cpu_base->stats.timers_run;
+		out->spurious += cpu_base->stats.spurious;
+		out->reprograms += cpu_base->stats.reprograms;
+		out->clock_sets += cpu_base->stats.clock_sets;
+		pthread_mutex_unlock(&cpu_base->lock);
 	}
 	return 0;
 }
@@ -482,13 +482,13 @@ int hrt_domain_shift_realtime(struct hrt_domain *d, int64_t delta_ns)
 	while (!atomic_compare_exchange_weak(&d->rt_shift, &old, sat_add(old, delta_ns)))
 		;
 	for (int h = 0; h < HRT_NCTX; h++) {
-		struct hrt_cpu_base *cb = &d->ctx[h];
+		struct hrt_cpu_base *cpu_base = &d->ctx[h];
 
-		pthread_mutex_lock(&cb->lock);
-		cb->stats.clock_sets++;
+		pthread_mutex_lock(&cpu_base->lock);
+		cpu_base->stats.clock_sets++;
 		if (!d->manual)
-			hrt_cpu_base_wake(cb);
-		pthread_mutex_unlock(&cb->lock);
+			hrt_cpu_base_wake(cpu_base);
+		pthread_mutex_unlock(&cpu_base->lock);
 	}
 	return 0;
 }
@@ -569,23 +569,23 @@ void hrt_timer_free(struct hrt_timer *t)
 	if (!t)
 		return;
 	if (timer_set_up(t)) {
-		struct hrt_cpu_base *cb = lock_timer(t);
+		struct hrt_cpu_base *cpu_base = lock_timer(t);
 
-		if (timer_running(t) && on_callback_thread(cb)) {
+		if (timer_running(t) && on_callback_thread(cpu_base)) {
 			/* Its own callback: the expiry run frees it on return. */
 			if (tq_node_queued(&t->node))
 				tq_del(&t->base->queue, &t->node);
 			t->cancelled = 1;
 			t->free_deferred = 1;
-			pthread_mutex_unlock(&cb->lock);
+			pthread_mutex_unlock(&cpu_base->lock);
 			return;
 		}
-		pthread_mutex_unlock(&cb->lock);
+		pthread_mutex_unlock(&cpu_base->lock);
 		hrt_timer_cancel(t);
-		cb = lock_timer(t);
+		cpu_base = lock_timer(t);
 		tq_unreserve(&t->base->queue);
-		pthread_mutex_unlock(&cb->lock);
-		domain_put(cb->domain);
+		pthread_mutex_unlock(&cpu_base->lock);
+		domain_put(cpu_base->domain);
 	}
 	free(t);
 }
@@ -594,7 +594,7 @@ int hrt_timer_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,
 		    int mode, hrt_callback_t fn, void *data, int flags)
 {
 	int i = clock_index(clock);
-	struct hrt_cpu_base *cb;
+	struct hrt_cpu_base *cpu_base;
 
 	if (!t || !fn || i < 0)
 		return -EINVAL;
@@ -616,21 +616,21 @@ int hrt_timer_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,
 	if (clock == HRT_CLOCK_REALTIME && (mode & HRT_MODE_REL))
 		i = clock_index(HRT_CLOCK_MONOTONIC);
 	if (!(mode & HRT_MODE_HARD))
-		cb = &d->ctx[HRT_CTX_SOFT];
+		cpu_base = &d->ctx[HRT_CTX_SOFT];
 	else if (flags & HRT_F_HOSTED)
-		cb = &d->ctx[HRT_CTX_HARD_HOSTED];
+		cpu_base = &d->ctx[HRT_CTX_HARD_HOSTED];
 	else
-		cb = &d->ctx[HRT_CTX_HARD];
+		cpu_base = &d->ctx[HRT_CTX_HARD];
 
 	/* A timer set up on a base holds a slot of its queue: starts and
 	 * restarts never allocate (see timerqueue.h). Taken first, without
 	 * holding two contexts' locks; given back if the setup fails. */
-	struct tq_head *q = &cb->clock_base[i].queue;
+	struct tq_head *q = &cpu_base->clock_base[i].queue;
 	int err;
 
-	pthread_mutex_lock(&cb->lock);
+	pthread_mutex_lock(&cpu_base->lock);
 	err = tq_reserve(q);
-	pthread_mutex_unlock(&cb->lock);
+	pthread_mutex_unlock(&cpu_base->lock);
 	if (err)
 		return err;
 
@@ -643,9 +643,9 @@ int hrt_timer_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,
 		old = lock_timer(t);
 		if (tq_node_queued(&t->node) || timer_running(t)) {
 			pthread_mutex_unlock(&old->lock);
-			pthread_mutex_lock(&cb->lock);
+			pthread_mutex_lock(&cpu_base->lock);
 			tq_unreserve(q);
-			pthread_mutex_unlock(&cb->lock);
+			pthread_mutex_unlock(&cpu_base->lock);
 			return -EBUSY;
 		}
 		tq_unreserve(&t->base->queue);
@@ -662,7 +662,7 @@ int hrt_timer_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,
 	t->cancelled = 0;
 	t->free_deferred = 0;
 	t->pass = 0;
-	__atomic_store_n(&t->base, &cb->clock_base[i], __ATOMIC_RELEASE);
+	__atomic_store_n(&t->base, &cpu_base->clock_base[i], __ATOMIC_RELEASE);
 	if (old)
 		pthread_mutex_unlock(&old->lock);
 	else
@@ -673,28 +673,28 @@ int hrt_timer_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,
 }
 
 /* Program the context for a newly first timer if it moves the event earlier. */
-static void __maybe_reprogram(struct hrt_cpu_base *cb, struct hrt_timer *t)
+static void __maybe_reprogram(struct hrt_cpu_base *cpu_base, struct hrt_timer *t)
 {
 	int64_t mono;
 
-	if (cb->in_expiry)
+	if (cpu_base->in_expiry)
 		return; /* the run reprograms when it ends */
 	mono = sat_sub(t->node.expires, base_offset(t->base));
-	if (mono < cb->next_event)
-		hrt_cpu_base_program(cb, mono);
+	if (mono < cpu_base->next_event)
+		hrt_cpu_base_program(cpu_base, mono);
 }
 
 static int __start(struct hrt_timer *t, int64_t soft, int64_t hard,
 		   bool set_data, void *data)
 {
 	struct hrt_clock_base *b = t->base;
-	struct hrt_cpu_base *cb = b->cpu_base;
+	struct hrt_cpu_base *cpu_base = b->cpu_base;
 	bool was_active;
 
-	if (atomic_load(&cb->domain->stopped))
+	if (atomic_load(&cpu_base->domain->stopped))
 		return -ESHUTDOWN;
-	if (!cb->domain->manual) {
-		int err = hrt_cpu_base_ensure_thread(cb);
+	if (!cpu_base->domain->manual) {
+		int err = hrt_cpu_base_ensure_thread(cpu_base);
 
 		if (err)
 			return err;
@@ -711,7 +711,7 @@ static int __start(struct hrt_timer *t, int64_t soft, int64_t hard,
 	t->node.expires = hard;
 	t->cancelled = 0;
 	if (tq_add(&b->queue, &t->node))
-		__maybe_reprogram(cb, t);
+		__maybe_reprogram(cpu_base, t);
 	return was_active ? 0 : 1;
 }
 
@@ -735,29 +735,29 @@ static int __start_common(struct hrt_timer *t, bool rearm, int64_t expires,
 static int start_common(struct hrt_timer *t, bool rearm, int64_t expires,
 			int64_t slack, bool set_data, void *data)
 {
-	struct hrt_cpu_base *cb;
+	struct hrt_cpu_base *cpu_base;
 	int ret;
 
 	if (!timer_set_up(t))
 		return -EINVAL;
 	if (slack < 0)
 		return -EINVAL;
-	cb = lock_timer(t);
+	cpu_base = lock_timer(t);
 	if (!(t->flags & HRT_F_HOSTED) || tq_node_queued(&t->node) || timer_running(t)) {
 		ret = __start_common(t, rearm, expires, slack, set_data, data);
-		pthread_mutex_unlock(&cb->lock);
+		pthread_mutex_unlock(&cpu_base->lock);
 		return ret;
 	}
 	/* Hosted and inactive: this start should activate it. */
 	if (!set_data)
 		data = t->data;
-	pthread_mutex_unlock(&cb->lock);
+	pthread_mutex_unlock(&cpu_base->lock);
 	if (!data)
 		return -EINVAL; /* a hosted activation must come with its data */
 	hrt_host_hooks->acquire(data);
-	cb = lock_timer(t);
+	cpu_base = lock_timer(t);
 	ret = __start_common(t, rearm, expires, slack, true, data);
-	pthread_mutex_unlock(&cb->lock);
+	pthread_mutex_unlock(&cpu_base->lock);
 	if (ret != 1)
 		hrt_host_hooks->release(data);
 	return ret;
@@ -800,14 +800,14 @@ static void __remove(struct hrt_timer *t)
 
 int hrt_timer_try_to_cancel(struct hrt_timer *t)
 {
-	struct hrt_cpu_base *cb;
+	struct hrt_cpu_base *cpu_base;
 	bool hosted;
 	void *data;
 	int ret = 0;
 
 	if (!timer_set_up(t))
 		return 0;
-	cb = lock_timer(t);
+	cpu_base = lock_timer(t);
 	if (timer_running(t)) {
 		ret = -1;
 	} else if (tq_node_queued(&t->node)) {
@@ -816,7 +816,7 @@ int hrt_timer_try_to_cancel(struct hrt_timer *t)
 	}
 	data = __end_activation(t, ret == 1);
 	hosted = t->flags & HRT_F_HOSTED;
-	pthread_mutex_unlock(&cb->lock);
+	pthread_mutex_unlock(&cpu_base->lock);
 	if (ret == 1 && hosted)
 		hrt_host_hooks->release(data);
 	return ret;
@@ -824,17 +824,17 @@ int hrt_timer_try_to_cancel(struct hrt_timer *t)
 
 int hrt_timer_cancel(struct hrt_timer *t)
 {
-	struct hrt_cpu_base *cb;
+	struct hrt_cpu_base *cpu_base;
 	bool ended = false, hosted, blocked = false;
 	void *data;
 	int ret = 0;
 
 	if (!timer_set_up(t))
 		return 0;
-	cb = lock_timer(t);
+	cpu_base = lock_timer(t);
 	for (;;) {
 		if (timer_running(t)) {
-			if (on_callback_thread(cb)) {
+			if (on_callback_thread(cpu_base)) {
 				/* Own callback: never wait for ourselves. */
 				if (tq_node_queued(&t->node)) {
 					__remove(t);
@@ -846,15 +846,15 @@ int hrt_timer_cancel(struct hrt_timer *t)
 			if (!blocked) {
 				/* The host lets its lock go first (the callback
 				 * may need it), never under ours. */
-				pthread_mutex_unlock(&cb->lock);
+				pthread_mutex_unlock(&cpu_base->lock);
 				host_block();
 				blocked = true;
-				cb = lock_timer(t);
+				cpu_base = lock_timer(t);
 				continue;
 			}
-			cb->waiters++;
-			pthread_cond_wait(&cb->cond, &cb->lock);
-			cb->waiters--;
+			cpu_base->waiters++;
+			pthread_cond_wait(&cpu_base->cond, &cpu_base->lock);
+			cpu_base->waiters--;
 			continue;
 		}
 		if (tq_node_queued(&t->node)) {
@@ -866,7 +866,7 @@ int hrt_timer_cancel(struct hrt_timer *t)
 	}
 	data = __end_activation(t, ended);
 	hosted = t->flags & HRT_F_HOSTED;
-	pthread_mutex_unlock(&cb->lock);
+	pthread_mutex_unlock(&cpu_base->lock);
 	if (ended && hosted)
 		hrt_host_hooks->release(data);
 	return ret;
@@ -910,16 +910,16 @@ static int64_t __forward(struct hrt_timer *t, int64_t now, int64_t interval)
 static int64_t forward_common(struct hrt_timer *t, bool use_now, int64_t now,
 			      int64_t interval)
 {
-	struct hrt_cpu_base *cb;
+	struct hrt_cpu_base *cpu_base;
 	int64_t ret;
 
 	if (!timer_set_up(t) || interval <= 0)
 		return -EINVAL;
-	cb = lock_timer(t);
+	cpu_base = lock_timer(t);
 	if (use_now)
 		now = hrt_base_now(t->base);
 	ret = __forward(t, now, interval);
-	pthread_mutex_unlock(&cb->lock);
+	pthread_mutex_unlock(&cpu_base->lock);
 	return ret;
 }
 
@@ -935,14 +935,14 @@ int64_t hrt_timer_forward_now(struct hrt_timer *t, int64_t interval)
 
 static int64_t read_locked(const struct hrt_timer *t, const int64_t *field)
 {
-	struct hrt_cpu_base *cb;
+	struct hrt_cpu_base *cpu_base;
 	int64_t v;
 
 	if (!timer_set_up(t))
 		return 0;
-	cb = lock_timer(t);
+	cpu_base = lock_timer(t);
 	v = *field;
-	pthread_mutex_unlock(&cb->lock);
+	pthread_mutex_unlock(&cpu_base->lock);
 	return v;
 }
 
@@ -972,18 +972,18 @@ int64_t hrt_timer_get_remaining(struct hrt_timer *t)
 
 int64_t hrt_timer_cb_now(struct hrt_timer *t)
 {
-	struct hrt_cpu_base *cb;
+	struct hrt_cpu_base *cpu_base;
 	int64_t now;
 
 	if (!timer_set_up(t))
 		return 0;
-	cb = timer_base(t)->cpu_base;
+	cpu_base = timer_base(t)->cpu_base;
 	/* On its own callback's thread, running and run_now are ours: no lock. */
-	if (on_callback_thread(cb) && t->base->running == t)
+	if (on_callback_thread(cpu_base) && t->base->running == t)
 		return t->base->run_now;
-	cb = lock_timer(t);
+	cpu_base = lock_timer(t);
 	now = timer_running(t) ? t->base->run_now : hrt_base_now(t->base);
-	pthread_mutex_unlock(&cb->lock);
+	pthread_mutex_unlock(&cpu_base->lock);
 	return now;
 }
 
@@ -992,12 +992,12 @@ enum timer_query { Q_ACTIVE, Q_QUEUED, Q_RUNNING };
 
 static int query(struct hrt_timer *t, enum timer_query what)
 {
-	struct hrt_cpu_base *cb;
+	struct hrt_cpu_base *cpu_base;
 	int ret;
 
 	if (!timer_set_up(t))
 		return 0;
-	cb = lock_timer(t);
+	cpu_base = lock_timer(t);
 	switch (what) {
 	case Q_ACTIVE:
 		ret = tq_node_queued(&t->node) || timer_running(t);
@@ -1009,7 +1009,7 @@ static int query(struct hrt_timer *t, enum timer_query what)
 		ret = timer_running(t);
 		break;
 	}
-	pthread_mutex_unlock(&cb->lock);
+	pthread_mutex_unlock(&cpu_base->lock);
 	return ret;
 }
 
@@ -1063,7 +1063,7 @@ void *hrt_timer_owner(const struct hrt_timer *t)
  * the child's copy of a real domain's expiry run: the child's core started
  * afresh without this run, which must end at once.
  */
-static bool __run_timer(struct hrt_cpu_base *cb, struct hrt_clock_base *b,
+static bool __run_timer(struct hrt_cpu_base *cpu_base, struct hrt_clock_base *b,
 			struct hrt_timer *t)
 {
 	hrt_callback_t fn = t->fn;
@@ -1076,30 +1076,30 @@ static bool __run_timer(struct hrt_cpu_base *cb, struct hrt_clock_base *b,
 	tq_del(&b->queue, &t->node);
 	t->cancelled = 0;
 	b->running = t;
-	pthread_mutex_unlock(&cb->lock);
+	pthread_mutex_unlock(&cpu_base->lock);
 
 	restart = fn(t, data);
 
-	pthread_mutex_lock(&cb->lock);
-	child = atomic_load(&hrt_fork_generation) != gen && !cb->domain->manual;
-	cb->stats.timers_run++;
+	pthread_mutex_lock(&cpu_base->lock);
+	child = atomic_load(&hrt_fork_generation) != gen && !cpu_base->domain->manual;
+	cpu_base->stats.timers_run++;
 	if (restart == HRT_RESTART && !tq_node_queued(&t->node) &&
 	    !t->cancelled && !child)
 		tq_add(&b->queue, &t->node);
 	b->running = NULL;
-	if (cb->waiters)
-		pthread_cond_broadcast(&cb->cond);
+	if (cpu_base->waiters)
+		pthread_cond_broadcast(&cpu_base->cond);
 	if (t->free_deferred && tq_node_queued(&t->node))
 		tq_del(&b->queue, &t->node); /* re-armed after its free */
 	if (t->free_deferred || (hosted && !tq_node_queued(&t->node))) {
 		/* The activation ended: the host's reference goes last. */
 		bool free_it = t->free_deferred;
-		struct hrt_domain *d = cb->domain;
+		struct hrt_domain *d = cpu_base->domain;
 
 		__end_activation(t, true);
 		if (free_it)
 			tq_unreserve(&b->queue);
-		pthread_mutex_unlock(&cb->lock);
+		pthread_mutex_unlock(&cpu_base->lock);
 		if (hosted)
 			hrt_host_hooks->release(data);
 		if (free_it) {
@@ -1108,25 +1108,25 @@ static bool __run_timer(struct hrt_cpu_base *cb, struct hrt_clock_base *b,
 			domain_put(d);
 			free(t);
 		}
-		pthread_mutex_lock(&cb->lock);
+		pthread_mutex_lock(&cpu_base->lock);
 	}
 	return !child;
 }
 
 /* Earliest hard expiry of the context, as MONOTONIC ns. */
-static int64_t __next_event(struct hrt_cpu_base *cb)
+static int64_t __next_event(struct hrt_cpu_base *cpu_base)
 {
 	int64_t next = HRT_KTIME_MAX;
 
 	for (int i = 0; i < HRT_NCLOCKS; i++) {
-		struct hrt_clock_base *b = &cb->clock_base[i];
+		struct hrt_clock_base *b = &cpu_base->clock_base[i];
 		struct tq_node *n = tq_getnext(&b->queue);
 		int64_t mono;
 
 		if (!n)
 			continue;
 		/* Hosted timers left queued after stop do not count. */
-		if (atomic_load(&cb->domain->stopped) &&
+		if (atomic_load(&cpu_base->domain->stopped) &&
 		    (node_timer(n)->flags & HRT_F_HOSTED))
 			continue;
 		mono = sat_sub(n->expires, base_offset(b));
@@ -1170,20 +1170,20 @@ static struct tq_node *__next_due(struct hrt_clock_base *b, uint64_t pass)
  * Returns the number of callbacks run; *stopped tells whether a callback
  * ended the run early (hrt_timer_stop_expiry).
  */
-static int64_t run_expiry(struct hrt_cpu_base *cb, bool *stopped)
+static int64_t run_expiry(struct hrt_cpu_base *cpu_base, bool *stopped)
 {
-	struct hrt_pass pass = { .cb = cb, .outer = cur_pass };
+	struct hrt_pass pass = { .cpu_base = cpu_base, .outer = cur_pass };
 	bool batch = false, child = false;
 	int64_t ran = 0, next = HRT_KTIME_MAX;
 	uint64_t id;
 
-	cb->in_expiry = true;
+	cpu_base->in_expiry = true;
 	cur_pass = &pass;
-	id = ++cb->pass_seq;
-	cb->stats.wakeups++;
+	id = ++cpu_base->pass_seq;
+	cpu_base->stats.wakeups++;
 	for (int tries = 0;; tries++) {
 		for (int i = 0; i < HRT_NCLOCKS && !pass.stop; i++) {
-			struct hrt_clock_base *b = &cb->clock_base[i];
+			struct hrt_clock_base *b = &cpu_base->clock_base[i];
 			struct tq_node *n;
 
 			b->run_now = hrt_base_now(b);
@@ -1193,22 +1193,22 @@ static int64_t run_expiry(struct hrt_cpu_base *cb, bool *stopped)
 
 				if (t->soft_expires > b->run_now)
 					break;
-				if (hosted && atomic_load(&cb->domain->stopped))
+				if (hosted && atomic_load(&cpu_base->domain->stopped))
 					break;
 				if (hosted != batch) {
 					/* Enter or leave the host batch, then look again. */
-					pthread_mutex_unlock(&cb->lock);
+					pthread_mutex_unlock(&cpu_base->lock);
 					if (hosted)
 						hrt_host_hooks->batch_enter();
 					else
 						hrt_host_hooks->batch_exit();
-					pthread_mutex_lock(&cb->lock);
+					pthread_mutex_lock(&cpu_base->lock);
 					batch = hosted;
 					continue;
 				}
 				t->pass = id;
 				ran++;
-				if (!__run_timer(cb, b, t)) {
+				if (!__run_timer(cpu_base, b, t)) {
 					child = true;
 					goto out;
 				}
@@ -1216,35 +1216,35 @@ static int64_t run_expiry(struct hrt_cpu_base *cb, bool *stopped)
 					break;
 			}
 		}
-		next = __next_event(cb);
-		if (pass.stop || tries >= 2 || cb->domain->manual ||
+		next = __next_event(cpu_base);
+		if (pass.stop || tries >= 2 || cpu_base->domain->manual ||
 		    next > clock_read(CLOCK_MONOTONIC))
 			break;
 	}
 out:
 	if (batch) {
-		pthread_mutex_unlock(&cb->lock);
+		pthread_mutex_unlock(&cpu_base->lock);
 		hrt_host_hooks->batch_exit();
-		pthread_mutex_lock(&cb->lock);
+		pthread_mutex_lock(&cpu_base->lock);
 	}
 	cur_pass = pass.outer;
 	*stopped = pass.stop;
 	if (child)
 		return ran; /* the child's core is not this run's to touch */
 	if (batch)
-		next = __next_event(cb);
+		next = __next_event(cpu_base);
 	if (!ran)
-		cb->stats.spurious++;
-	cb->in_expiry = false;
-	hrt_cpu_base_program(cb, next);
+		cpu_base->stats.spurious++;
+	cpu_base->in_expiry = false;
+	hrt_cpu_base_program(cpu_base, next);
 	return ran;
 }
 
-static int64_t hrt_run_expiry(struct hrt_cpu_base *cb)
+static int64_t hrt_run_expiry(struct hrt_cpu_base *cpu_base)
 {
 	bool stopped;
 
-	return run_expiry(cb, &stopped);
+	return run_expiry(cpu_base, &stopped);
 }
 
 int hrt_timer_stop_expiry(struct hrt_timer *t)
@@ -1255,7 +1255,7 @@ int hrt_timer_stop_expiry(struct hrt_timer *t)
 		return -EINVAL;
 	p = pass_of(timer_base(t)->cpu_base);
 	/* Only this thread writes `running` of a base it runs: no lock. */
-	if (!p || !p->cb->domain->manual || t->base->running != t)
+	if (!p || !p->cpu_base->domain->manual || t->base->running != t)
 		return -EINVAL;
 	p->stop = true;
 	return 0;
@@ -1274,11 +1274,11 @@ int hrt_domain_next_expiry(struct hrt_domain *d, int64_t after, int64_t *out)
 	if (!d || !d->manual || !out)
 		return -EINVAL;
 	for (int h = 0; h < HRT_NCTX; h++) {
-		struct hrt_cpu_base *cb = &d->ctx[h];
+		struct hrt_cpu_base *cpu_base = &d->ctx[h];
 
-		pthread_mutex_lock(&cb->lock);
+		pthread_mutex_lock(&cpu_base->lock);
 		for (int i = 0; i < HRT_NCLOCKS; i++) {
-			struct hrt_clock_base *b = &cb->clock_base[i];
+			struct hrt_clock_base *b = &cpu_base->clock_base[i];
 			int64_t offset = base_offset(b);
 			int64_t limit = sat_add(after, offset); /* `after` on b's clock */
 			struct tq_node *n = tq_first_unskipped(&b->queue, not_after, &limit);
@@ -1290,7 +1290,7 @@ int hrt_domain_next_expiry(struct hrt_domain *d, int64_t after, int64_t *out)
 					next = mono;
 			}
 		}
-		pthread_mutex_unlock(&cb->lock);
+		pthread_mutex_unlock(&cpu_base->lock);
 	}
 	*out = next;
 	return 0;
@@ -1320,17 +1320,17 @@ int64_t hrt_domain_advance(struct hrt_domain *d, int64_t delta_ns)
 	manual_add(d, delta_ns);
 	domain_get(d); /* a callback may free d meanwhile */
 	for (int k = 0; k < HRT_NCTX; k++) {
-		struct hrt_cpu_base *cb = &d->ctx[order[k]];
+		struct hrt_cpu_base *cpu_base = &d->ctx[order[k]];
 		bool stopped = false;
 
-		pthread_mutex_lock(&cb->lock);
-		if (cb->in_expiry) {
+		pthread_mutex_lock(&cpu_base->lock);
+		if (cpu_base->in_expiry) {
 			/* Another thread advances this domain right now. */
-			pthread_mutex_unlock(&cb->lock);
+			pthread_mutex_unlock(&cpu_base->lock);
 			continue;
 		}
-		ran += run_expiry(cb, &stopped);
-		pthread_mutex_unlock(&cb->lock);
+		ran += run_expiry(cpu_base, &stopped);
+		pthread_mutex_unlock(&cpu_base->lock);
 		if (stopped) {
 			ran = -EINTR;
 			break;
