@@ -36,7 +36,7 @@ static struct timespec ns_ts(int64_t ns)
 	return ts;
 }
 
-static int64_t sat_sub(int64_t a, int64_t b)
+static int64_t sat_diff(int64_t a, int64_t b)
 {
 	int64_t r;
 
@@ -65,7 +65,7 @@ int hrt_cb_latency(struct hrt_timer *t, void *data)
 
 	if (!rec)
 		return HRT_NORESTART; /* no buffer to record into */
-	late = sat_sub(hrt_timer_now(t), hrt_timer_get_expires(t));
+	late = sat_diff(hrt_timer_now(t), hrt_timer_get_expires(t));
 	i = __atomic_load_n(&rec->count, __ATOMIC_RELAXED);
 
 	if (i < rec->cap) {
@@ -155,7 +155,7 @@ static int64_t sleep_on_timer(int clock, int64_t deadline)
 	ret = hrt_timer_setup(t, d, clock, HRT_MODE_ABS | ctx, hrt_cb_eventfd,
 			      &post, 0);
 	while (ret >= 0) {
-		late = sat_sub(hrt_now(clock), deadline);
+		late = sat_diff(hrt_now(clock), deadline);
 		if (late >= 0) {
 			ret = late;
 			break;
@@ -194,7 +194,7 @@ int64_t hrt_sleep_until(int clock, int64_t deadline)
 		/* Interpreter exit stopped the core: sleep on the kernel clock,
 		 * less the test hook's shift as it stands now. */
 		clock_gettime(clock, &now);
-		deadline = sat_sub(deadline, sat_sub(hrt_now(clock), ts_ns(&now)));
+		deadline = sat_diff(deadline, sat_diff(hrt_now(clock), ts_ns(&now)));
 	}
 	ts = ns_ts(deadline < 0 ? 0 : deadline);
 	old = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
@@ -205,7 +205,7 @@ int64_t hrt_sleep_until(int clock, int64_t deadline)
 		prctl(PR_SET_TIMERSLACK, (unsigned long)old, 0, 0, 0);
 	if (err)
 		return -err;
-	return sat_sub(ts_ns(&now), deadline);
+	return sat_diff(ts_ns(&now), deadline);
 }
 
 int hrt_raw_timerfd_loop(int clock, int64_t interval, size_t loops, int64_t *out)

@@ -120,8 +120,59 @@ void hrt_cpu_base_wake(struct hrt_cpu_base *cpu_base);
 void hrt_cpu_base_stop_thread(struct hrt_cpu_base *cpu_base);
 void hrt_cpu_base_forget_thread(struct hrt_cpu_base *cpu_base);
 
-/* hrtimer.c */
+/* domain.c */
 extern _Atomic unsigned hrt_fork_generation; /* bumped in every fork child */
+int hrt_clock_index(int clock);      /* -1 for an unknown clock id */
+int64_t hrt_clock_read(int clockid); /* clock_gettime in ns */
 int64_t hrt_base_now(const struct hrt_clock_base *b);
+int64_t hrt_base_offset(const struct hrt_clock_base *b); /* b's clock - MONOTONIC */
+void hrt_domain_get(struct hrt_domain *d);  /* manual domains are counted */
+void hrt_domain_put(struct hrt_domain *d);  /* the last put frees one */
+void hrt_domains_set_fork_hook(void (*fn)(struct hrt_cpu_base *cpu_base, bool mine));
+
+/*
+ * The expiry runs this thread is inside, innermost first: a callback may
+ * advance another manual domain, whose callback then acts on a timer of an
+ * outer run. Each lives on the stack of hrt_run_expiry (hrtimer.c).
+ */
+struct hrt_pass {
+	struct hrt_cpu_base *cpu_base;
+	struct hrt_pass *outer;
+	bool stop;           /* hrt_timer_stop_expiry: end after this callback */
+};
+extern __thread struct hrt_pass *hrt_cur_pass;
+
+static inline struct hrt_pass *pass_of(const struct hrt_cpu_base *cpu_base)
+{
+	for (struct hrt_pass *p = hrt_cur_pass; p; p = p->outer)
+		if (p->cpu_base == cpu_base)
+			return p;
+	return NULL;
+}
+
+/* This thread runs an expiry pass of cpu_base (race-free: per thread). */
+static inline bool on_callback_thread(const struct hrt_cpu_base *cpu_base)
+{
+	return pass_of(cpu_base) != NULL;
+}
+
+/* Saturating int64 arithmetic (times never wrap). */
+static inline int64_t sat_add(int64_t a, int64_t b)
+{
+	int64_t r;
+
+	if (__builtin_add_overflow(a, b, &r))
+		return b > 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
+
+static inline int64_t sat_sub(int64_t a, int64_t b)
+{
+	int64_t r;
+
+	if (__builtin_sub_overflow(a, b, &r))
+		return b < 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
 
 #endif /* HRT_INTERNAL_H */

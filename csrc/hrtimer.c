@@ -1,6 +1,8 @@
 /*
  * hrtimer.c - timer operations: setup, start, cancel, forward, introspection,
- * the expiry run shared by real and manual domains, and fork handling.
+ * the expiry run shared by real and manual domains (and a manual domain's
+ * advance, which is one), the host hooks, and what a fork child does to the
+ * timers. The domains themselves are in domain.c, below this file.
  *
  * Internals prefixed with __ expect the context lock held; public entry
  * points take it.
@@ -14,18 +16,9 @@
 
 #include "hrt_internal.h"
 
-static const int clock_ids[HRT_NCLOCKS] = {
-	HRT_CLOCK_MONOTONIC, HRT_CLOCK_REALTIME, HRT_CLOCK_BOOTTIME, HRT_CLOCK_TAI,
-};
-
 const struct hrt_host *hrt_host_hooks;
 static struct hrt_host host_copy;
 
-static struct hrt_domain default_domain;
-static pthread_once_t default_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t domains_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct hrt_domain *domains;       /* all domains, for fork */
-_Atomic unsigned hrt_fork_generation;
 
 /* Host data of hosted activations a fork child inherited without their
  * threads: released by hrt_fork_release_orphans(). Not linked through the
@@ -34,87 +27,11 @@ struct orphan {
 	void *data;
 	struct orphan *next;
 };
-static struct orphan *fork_orphans;
-
-static int clock_index(int clock)
-{
-	for (int i = 0; i < HRT_NCLOCKS; i++)
-		if (clock_ids[i] == clock)
-			return i;
-	return -1;
-}
-
-static inline int64_t sat_add(int64_t a, int64_t b)
-{
-	int64_t r;
-
-	if (__builtin_add_overflow(a, b, &r))
-		return b > 0 ? INT64_MAX : INT64_MIN;
-	return r;
-}
-
-static inline int64_t sat_sub(int64_t a, int64_t b)
-{
-	int64_t r;
-
-	if (__builtin_sub_overflow(a, b, &r))
-		return b < 0 ? INT64_MAX : INT64_MIN;
-	return r;
-}
+static struct orphan *_Atomic fork_orphans;
 
 static inline struct hrt_timer *node_timer(struct tq_node *n)
 {
 	return (struct hrt_timer *)((char *)n - offsetof(struct hrt_timer, node));
-}
-
-static int64_t clock_read(int clockid)
-{
-	struct timespec ts;
-
-	clock_gettime(clockid, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-int64_t hrt_base_now(const struct hrt_clock_base *b)
-{
-	const struct hrt_domain *d = b->cpu_base->domain;
-	int64_t now;
-
-	if (d->manual)
-		now = atomic_load(&d->manual_now);
-	else
-		now = clock_read(b->clockid);
-	if (b->clockid == HRT_CLOCK_REALTIME || b->clockid == HRT_CLOCK_TAI)
-		now = sat_add(now, atomic_load(&d->rt_shift));
-	return now;
-}
-
-/* A stall between two clock reads longer than this is read again. */
-#define OFFSET_READ_MAX_NS 20000
-
-/*
- * Offset that converts a time on b's clock to MONOTONIC. MONOTONIC is read
- * first: a stall between the reads makes the offset larger and so the
- * deadline earlier, which the expiry run's re-check absorbs (never later).
- * A large stall is detected by a second MONOTONIC read and the pair taken
- * again, so early wake-ups stay rare.
- */
-static int64_t base_offset(const struct hrt_clock_base *b)
-{
-	int64_t m0, now, m1;
-
-	if (b->clockid == HRT_CLOCK_MONOTONIC || b->cpu_base->domain->manual) {
-		if (b->clockid == HRT_CLOCK_REALTIME || b->clockid == HRT_CLOCK_TAI)
-			return atomic_load(&b->cpu_base->domain->rt_shift);
-		return 0;
-	}
-	for (int tries = 0;; tries++) {
-		m0 = clock_read(CLOCK_MONOTONIC);
-		now = hrt_base_now(b);
-		m1 = clock_read(CLOCK_MONOTONIC);
-		if (m1 - m0 <= OFFSET_READ_MAX_NS || tries == 2)
-			return sat_sub(now, m0);
-	}
 }
 
 static inline struct hrt_clock_base *timer_base(const struct hrt_timer *t)
@@ -125,31 +42,6 @@ static inline struct hrt_clock_base *timer_base(const struct hrt_timer *t)
 static inline bool timer_running(const struct hrt_timer *t)
 {
 	return t->base->running == t;
-}
-
-/*
- * The expiry runs this thread is inside, innermost first: a callback may
- * advance another manual domain, whose callback then acts on a timer of an
- * outer run. Each lives on the stack of hrt_run_expiry.
- */
-struct hrt_pass {
-	struct hrt_cpu_base *cpu_base;
-	struct hrt_pass *outer;
-	bool stop;           /* hrt_timer_stop_expiry: end after this callback */
-};
-static __thread struct hrt_pass *cur_pass;
-
-static struct hrt_pass *pass_of(const struct hrt_cpu_base *cpu_base)
-{
-	for (struct hrt_pass *p = cur_pass; p; p = p->outer)
-		if (p->cpu_base == cpu_base)
-			return p;
-	return NULL;
-}
-
-static inline bool on_callback_thread(const struct hrt_cpu_base *cpu_base)
-{
-	return pass_of(cpu_base) != NULL;
 }
 
 /*
@@ -173,73 +65,9 @@ static inline bool timer_set_up(const struct hrt_timer *t)
 	return t && (__atomic_load_n(&t->state, __ATOMIC_ACQUIRE) & HRT_ST_SETUP);
 }
 
-_Static_assert((int)HRT_CTX_THREAD_SOFT == (int)HRT_CTX_SOFT &&
-	       (int)HRT_CTX_THREAD_HARD == (int)HRT_CTX_HARD &&
-	       (int)HRT_CTX_THREAD_HARD_HOSTED == (int)HRT_CTX_HARD_HOSTED,
-	       "hrt_ctx_thread() answers with the context index");
-
-int hrt_ctx_thread(void)
-{
-	const struct hrt_cpu_base *cpu_base = cur_pass ? cur_pass->cpu_base : NULL;
-
-	if (!cpu_base || cpu_base->domain->manual)
-		return HRT_CTX_THREAD_NONE;
-	return cpu_base->index;
-}
-
 static int64_t hrt_run_expiry(struct hrt_cpu_base *cpu_base);
 
-static void domain_init(struct hrt_domain *d, bool manual, int64_t start)
-{
-	memset(d, 0, sizeof(*d));
-	d->manual = manual;
-	atomic_store(&d->manual_now, start);
-	atomic_store(&d->rt_shift, 0);
-	atomic_store(&d->refs, 1);
-	atomic_store(&d->stopped, false);
-	atomic_store(&d->freed, false);
-	for (int h = 0; h < HRT_NCTX; h++) {
-		struct hrt_cpu_base *cpu_base = &d->ctx[h];
-
-		cpu_base->domain = d;
-		cpu_base->index = h;
-		cpu_base->run = hrt_run_expiry;
-		pthread_mutex_init(&cpu_base->lock, NULL);
-		pthread_cond_init(&cpu_base->cond, NULL);
-		cpu_base->next_event = HRT_KTIME_MAX;
-		cpu_base->tfd = cpu_base->rtfd = cpu_base->efd = cpu_base->epfd = -1;
-		for (int i = 0; i < HRT_NCLOCKS; i++) {
-			struct hrt_clock_base *b = &cpu_base->clock_base[i];
-
-			b->cpu_base = cpu_base;
-			b->clockid = clock_ids[i];
-			b->index = i;
-			tq_init(&b->queue);
-		}
-	}
-	pthread_mutex_lock(&domains_lock);
-	d->next = domains;
-	domains = d;
-	pthread_mutex_unlock(&domains_lock);
-}
-
 /* ---- fork: the child starts with no armed timers on real domains ---- */
-
-static void fork_prepare(void)
-{
-	pthread_mutex_lock(&domains_lock);
-	for (struct hrt_domain *d = domains; d; d = d->next)
-		for (int h = 0; h < HRT_NCTX; h++)
-			pthread_mutex_lock(&d->ctx[h].lock);
-}
-
-static void fork_parent(void)
-{
-	for (struct hrt_domain *d = domains; d; d = d->next)
-		for (int h = 0; h < HRT_NCTX; h++)
-			pthread_mutex_unlock(&d->ctx[h].lock);
-	pthread_mutex_unlock(&domains_lock);
-}
 
 /* In a fork child: the activation of hosted timer t ends without its
  * thread; its host data goes to the orphans. */
@@ -252,69 +80,57 @@ static void orphan(struct hrt_timer *t)
 	o = malloc(sizeof(*o));
 	if (o) {	/* out of memory: the reference leaks, nothing worse */
 		o->data = t->data;
-		o->next = fork_orphans;
-		fork_orphans = o;
+		o->next = atomic_load(&fork_orphans); /* the child's one thread */
+		atomic_store(&fork_orphans, o);
 	}
 	t->data = NULL;
 }
 
 /*
- * The child of a fork has one thread: the one that forked. Real domains
- * start afresh: no queued timers, no threads; a hosted activation whose
- * callback is running on the forking thread stays with that callback (its
- * expiry run ends it when the callback returns, see __run_timer); every
- * other hosted activation becomes an orphan. Manual domains keep their
- * queues; an expiry run of another thread (which never returns in the
+ * The child of a fork has one thread: the one that forked. Per context of
+ * every domain (the domain's locks are new already, see domain.c): real
+ * domains start afresh: no queued timers, no threads; a hosted activation
+ * whose callback is running on the forking thread stays with that callback
+ * (its expiry run ends it when the callback returns, see __run_timer);
+ * every other hosted activation becomes an orphan. Manual domains keep
+ * their queues; an expiry run of another thread (which never returns in the
  * child) is ended: its running timer stops running.
  */
-static void fork_child(void)
+static void fork_child_timers(struct hrt_cpu_base *cpu_base, bool mine)
 {
-	atomic_fetch_add(&hrt_fork_generation, 1);
-	for (struct hrt_domain *d = domains; d; d = d->next) {
-		d->sleepers = NULL; /* they were other threads */
-		for (int h = 0; h < HRT_NCTX; h++) {
-			struct hrt_cpu_base *cpu_base = &d->ctx[h];
-			bool mine = on_callback_thread(cpu_base);
+	if (cpu_base->domain->manual) {
+		if (mine || !cpu_base->in_expiry)
+			return;
+		cpu_base->in_expiry = false;
+		for (int i = 0; i < HRT_NCLOCKS; i++) {
+			struct hrt_clock_base *b = &cpu_base->clock_base[i];
+			struct hrt_timer *t = b->running;
 
-			pthread_mutex_init(&cpu_base->lock, NULL);
-			pthread_cond_init(&cpu_base->cond, NULL);
-			cpu_base->waiters = 0;
-			if (d->manual) {
-				if (mine || !cpu_base->in_expiry)
-					continue;
-				cpu_base->in_expiry = false;
-				for (int i = 0; i < HRT_NCLOCKS; i++) {
-					struct hrt_clock_base *b = &cpu_base->clock_base[i];
-					struct hrt_timer *t = b->running;
+			b->running = NULL;
+			if (t && !tq_node_queued(&t->node))
+				orphan(t);
+		}
+		return;
+	}
+	for (int i = 0; i < HRT_NCLOCKS; i++) {
+		struct hrt_clock_base *b = &cpu_base->clock_base[i];
+		struct tq_node *n;
 
-					b->running = NULL;
-					if (t && !tq_node_queued(&t->node))
-						orphan(t);
-				}
-				continue;
-			}
-			for (int i = 0; i < HRT_NCLOCKS; i++) {
-				struct hrt_clock_base *b = &cpu_base->clock_base[i];
-				struct tq_node *n;
+		while ((n = tq_getnext(&b->queue))) {
+			struct hrt_timer *t = node_timer(n);
 
-				while ((n = tq_getnext(&b->queue))) {
-					struct hrt_timer *t = node_timer(n);
-
-					tq_del(&b->queue, n);
-					if (b->running != t)
-						orphan(t);
-				}
-				if (b->running && !mine) {
-					orphan(b->running);
-					b->running = NULL;
-				}
-			}
-			cpu_base->in_expiry = false;
-			cpu_base->next_event = HRT_KTIME_MAX;
-			hrt_cpu_base_forget_thread(cpu_base);
+			tq_del(&b->queue, n);
+			if (b->running != t)
+				orphan(t);
+		}
+		if (b->running && !mine) {
+			orphan(b->running);
+			b->running = NULL;
 		}
 	}
-	pthread_mutex_init(&domains_lock, NULL);
+	cpu_base->in_expiry = false;
+	cpu_base->next_event = HRT_KTIME_MAX;
+	hrt_cpu_base_forget_thread(cpu_base);
 }
 
 int hrt_fork_release_orphans(void)
@@ -322,10 +138,7 @@ int hrt_fork_release_orphans(void)
 	struct orphan *o;
 	int n = 0;
 
-	pthread_mutex_lock(&domains_lock);
-	o = fork_orphans;
-	fork_orphans = NULL;
-	pthread_mutex_unlock(&domains_lock);
+	o = atomic_exchange(&fork_orphans, NULL);
 	while (o) {
 		struct orphan *next = o->next;
 
@@ -336,18 +149,6 @@ int hrt_fork_release_orphans(void)
 		n++;
 	}
 	return n;
-}
-
-static void default_init(void)
-{
-	domain_init(&default_domain, false, 0);
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
-}
-
-struct hrt_domain *hrt_default_domain(void)
-{
-	pthread_once(&default_once, default_init);
-	return &default_domain;
 }
 
 int hrt_set_host(const struct hrt_host *host)
@@ -362,190 +163,9 @@ int hrt_set_host(const struct hrt_host *host)
 	return 0;
 }
 
-int hrt_domain_new_manual(struct hrt_domain **out, int64_t start_ns)
-{
-	struct hrt_domain *d;
-
-	if (!out || start_ns < 0)
-		return -EINVAL;
-	hrt_default_domain(); /* registers the fork handlers */
-	d = malloc(sizeof(*d));
-	if (!d)
-		return -ENOMEM;
-	domain_init(d, true, start_ns);
-	*out = d;
-	return 0;
-}
-
-static void domain_get(struct hrt_domain *d)
-{
-	if (d->manual)
-		atomic_fetch_add(&d->refs, 1);
-}
-
-static void domain_release(struct hrt_domain *d)
-{
-	pthread_mutex_lock(&domains_lock);
-	for (struct hrt_domain **p = &domains; *p; p = &(*p)->next) {
-		if (*p == d) {
-			*p = d->next;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&domains_lock);
-	for (int h = 0; h < HRT_NCTX; h++) {
-		pthread_mutex_destroy(&d->ctx[h].lock);
-		pthread_cond_destroy(&d->ctx[h].cond);
-		for (int i = 0; i < HRT_NCLOCKS; i++)
-			tq_destroy(&d->ctx[h].clock_base[i].queue);
-	}
-	free(d);
-}
-
-/* Drop a reference to a manual domain: the last one frees it. */
-static void domain_put(struct hrt_domain *d)
-{
-	if (d->manual && atomic_fetch_sub(&d->refs, 1) == 1)
-		domain_release(d);
-}
-
-int hrt_domain_free(struct hrt_domain *d)
-{
-	if (!d || !d->manual)
-		return -EINVAL;
-	for (int h = 0; h < HRT_NCTX; h++) {
-		struct hrt_cpu_base *cpu_base = &d->ctx[h];
-
-		pthread_mutex_lock(&cpu_base->lock);
-		for (int i = 0; i < HRT_NCLOCKS; i++) {
-			if (cpu_base->clock_base[i].queue.count || cpu_base->clock_base[i].running) {
-				pthread_mutex_unlock(&cpu_base->lock);
-				return -EBUSY;
-			}
-		}
-		pthread_mutex_unlock(&cpu_base->lock);
-	}
-	/* Inactive timers may still point here: the last of them frees it. */
-	if (atomic_exchange(&d->freed, true))
-		return -EINVAL;
-	domain_put(d);
-	return 0;
-}
-
-int64_t hrt_domain_now(struct hrt_domain *d, int clock)
-{
-	int i = clock_index(clock);
-
-	if (i < 0)
-		return 0; /* a time getter never answers an errno */
-	if (!d)
-		d = hrt_default_domain();
-	return hrt_base_now(&d->ctx[0].clock_base[i]);
-}
-
-int64_t hrt_now(int clock)
-{
-	return hrt_domain_now(NULL, clock);
-}
-
-int hrt_domain_stats(struct hrt_domain *d, int hard, struct hrt_stats *out)
-{
-	struct hrt_cpu_base *cpu_base;
-
-	if (!out || (hard != 0 && hard != 1))
-		return -EINVAL;
-	if (!d)
-		d = hrt_default_domain();
-	memset(out, 0, sizeof(*out));
-	for (int h = 0; h < HRT_NCTX; h++) {
-		if ((h != HRT_CTX_SOFT) != hard)
-			continue;
-		cpu_base = &d->ctx[h];
-		pthread_mutex_lock(&cpu_base->lock);
-		out->wakeups += cpu_base->stats.wakeups;
-		out->timers_run += cpu_base->stats.timers_run;
-		out->spurious += cpu_base->stats.spurious;
-		out->reprograms += cpu_base->stats.reprograms;
-		out->clock_sets += cpu_base->stats.clock_sets;
-		pthread_mutex_unlock(&cpu_base->lock);
-	}
-	return 0;
-}
-
-int hrt_domain_shift_realtime(struct hrt_domain *d, int64_t delta_ns)
-{
-	int64_t old;
-
-	if (!d)
-		d = hrt_default_domain();
-	old = atomic_load(&d->rt_shift);
-	while (!atomic_compare_exchange_weak(&d->rt_shift, &old, sat_add(old, delta_ns)))
-		;
-	for (int h = 0; h < HRT_NCTX; h++) {
-		struct hrt_cpu_base *cpu_base = &d->ctx[h];
-
-		pthread_mutex_lock(&cpu_base->lock);
-		cpu_base->stats.clock_sets++;
-		if (!d->manual)
-			hrt_cpu_base_wake(cpu_base);
-		pthread_mutex_unlock(&cpu_base->lock);
-	}
-	return 0;
-}
-
 void hrt_host_block(void)
 {
 	host_block();
-}
-
-void hrt_sleeper_add(struct hrt_domain *d, struct hrt_sleeper *s)
-{
-	pthread_mutex_lock(&domains_lock);
-	s->next = d->sleepers;
-	d->sleepers = s;
-	pthread_mutex_unlock(&domains_lock);
-}
-
-void hrt_sleeper_del(struct hrt_domain *d, struct hrt_sleeper *s)
-{
-	pthread_mutex_lock(&domains_lock);
-	for (struct hrt_sleeper **p = &d->sleepers; *p; p = &(*p)->next) {
-		if (*p == s) {
-			*p = s->next;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&domains_lock);
-}
-
-/*
- * Contexts are stopped hosted ones first: a hosted (Python) callback may be
- * waiting for a C timer (a REALTIME sleep_until), never the other way round.
- * Sleepers are woken first: their timers will not fire any more.
- */
-static const int stop_order[HRT_NCTX] = {
-	HRT_CTX_HARD_HOSTED, HRT_CTX_SOFT, HRT_CTX_HARD,
-};
-
-int hrt_domain_stop(struct hrt_domain *d)
-{
-	if (!d)
-		d = hrt_default_domain();
-	for (int h = 0; h < HRT_NCTX; h++)
-		if (on_callback_thread(&d->ctx[h]))
-			return -EDEADLK;
-	atomic_store(&d->stopped, true);
-	pthread_mutex_lock(&domains_lock);
-	for (struct hrt_sleeper *s = d->sleepers; s; s = s->next) {
-		uint64_t one = 1;
-		ssize_t n = write(s->fd, &one, sizeof(one));
-
-		(void)n; /* an eventfd write only fails at its maximum count */
-	}
-	pthread_mutex_unlock(&domains_lock);
-	for (int k = 0; k < HRT_NCTX; k++)
-		hrt_cpu_base_stop_thread(&d->ctx[stop_order[k]]);
-	return 0;
 }
 
 /* ---- timers ---- */
@@ -585,7 +205,7 @@ void hrt_timer_free(struct hrt_timer *t)
 		cpu_base = lock_timer(t);
 		tq_unreserve(&t->base->queue);
 		pthread_mutex_unlock(&cpu_base->lock);
-		domain_put(cpu_base->domain);
+		hrt_domain_put(cpu_base->domain);
 	}
 	free(t);
 }
@@ -593,11 +213,12 @@ void hrt_timer_free(struct hrt_timer *t)
 int hrt_timer_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,
 		    int mode, hrt_callback_t fn, void *data, int flags)
 {
-	int i = clock_index(clock);
+	int i = hrt_clock_index(clock);
 	struct hrt_cpu_base *cpu_base;
 
 	if (!t || !fn || i < 0)
 		return -EINVAL;
+	hrt_domains_set_fork_hook(fork_child_timers);
 	if (mode & ~(HRT_MODE_REL | HRT_MODE_PINNED | HRT_MODE_SOFT | HRT_MODE_HARD))
 		return -EINVAL;
 	if ((mode & HRT_MODE_SOFT) && (mode & HRT_MODE_HARD))
@@ -614,7 +235,7 @@ int hrt_timer_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,
 		return -EINVAL;
 	/* A relative REALTIME timer must not follow wall-clock jumps. */
 	if (clock == HRT_CLOCK_REALTIME && (mode & HRT_MODE_REL))
-		i = clock_index(HRT_CLOCK_MONOTONIC);
+		i = hrt_clock_index(HRT_CLOCK_MONOTONIC);
 	if (!(mode & HRT_MODE_HARD))
 		cpu_base = &d->ctx[HRT_CTX_SOFT];
 	else if (flags & HRT_F_HOSTED)
@@ -651,7 +272,7 @@ int hrt_timer_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,
 		tq_unreserve(&t->base->queue);
 		old_domain = old->domain;
 	}
-	domain_get(d);
+	hrt_domain_get(d);
 	tq_node_init(&t->node);
 	t->fn = fn;
 	t->data = data;
@@ -668,7 +289,7 @@ int hrt_timer_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,
 	else
 		__atomic_store_n(&t->state, HRT_ST_SETUP, __ATOMIC_RELEASE);
 	if (old_domain)
-		domain_put(old_domain);
+		hrt_domain_put(old_domain);
 	return 0;
 }
 
@@ -679,7 +300,7 @@ static void __maybe_reprogram(struct hrt_cpu_base *cpu_base, struct hrt_timer *t
 
 	if (cpu_base->in_expiry)
 		return; /* the run reprograms when it ends */
-	mono = sat_sub(t->node.expires, base_offset(t->base));
+	mono = sat_sub(t->node.expires, hrt_base_offset(t->base));
 	if (mono < cpu_base->next_event)
 		hrt_cpu_base_program(cpu_base, mono);
 }
@@ -694,7 +315,10 @@ static int __start(struct hrt_timer *t, int64_t soft, int64_t hard,
 	if (atomic_load(&cpu_base->domain->stopped))
 		return -ESHUTDOWN;
 	if (!cpu_base->domain->manual) {
-		int err = hrt_cpu_base_ensure_thread(cpu_base);
+		int err;
+
+		cpu_base->run = hrt_run_expiry; /* what the thread calls */
+		err = hrt_cpu_base_ensure_thread(cpu_base);
 
 		if (err)
 			return err;
@@ -1105,7 +729,7 @@ static bool __run_timer(struct hrt_cpu_base *cpu_base, struct hrt_clock_base *b,
 		if (free_it) {
 			/* hrt_domain_advance holds a reference to a manual d,
 			 * real domains are never freed: not the last put. */
-			domain_put(d);
+			hrt_domain_put(d);
 			free(t);
 		}
 		pthread_mutex_lock(&cpu_base->lock);
@@ -1129,7 +753,7 @@ static int64_t __next_event(struct hrt_cpu_base *cpu_base)
 		if (atomic_load(&cpu_base->domain->stopped) &&
 		    (node_timer(n)->flags & HRT_F_HOSTED))
 			continue;
-		mono = sat_sub(n->expires, base_offset(b));
+		mono = sat_sub(n->expires, hrt_base_offset(b));
 		if (mono < next)
 			next = mono;
 	}
@@ -1172,13 +796,13 @@ static struct tq_node *__next_due(struct hrt_clock_base *b, uint64_t pass)
  */
 static int64_t run_expiry(struct hrt_cpu_base *cpu_base, bool *stopped)
 {
-	struct hrt_pass pass = { .cpu_base = cpu_base, .outer = cur_pass };
+	struct hrt_pass pass = { .cpu_base = cpu_base, .outer = hrt_cur_pass };
 	bool batch = false, child = false;
 	int64_t ran = 0, next = HRT_KTIME_MAX;
 	uint64_t id;
 
 	cpu_base->in_expiry = true;
-	cur_pass = &pass;
+	hrt_cur_pass = &pass;
 	id = ++cpu_base->pass_seq;
 	cpu_base->stats.wakeups++;
 	for (int tries = 0;; tries++) {
@@ -1218,7 +842,7 @@ static int64_t run_expiry(struct hrt_cpu_base *cpu_base, bool *stopped)
 		}
 		next = __next_event(cpu_base);
 		if (pass.stop || tries >= 2 || cpu_base->domain->manual ||
-		    next > clock_read(CLOCK_MONOTONIC))
+		    next > hrt_clock_read(CLOCK_MONOTONIC))
 			break;
 	}
 out:
@@ -1227,7 +851,7 @@ out:
 		hrt_host_hooks->batch_exit();
 		pthread_mutex_lock(&cpu_base->lock);
 	}
-	cur_pass = pass.outer;
+	hrt_cur_pass = pass.outer;
 	*stopped = pass.stop;
 	if (child)
 		return ran; /* the child's core is not this run's to touch */
@@ -1279,7 +903,7 @@ int hrt_domain_next_expiry(struct hrt_domain *d, int64_t after, int64_t *out)
 		pthread_mutex_lock(&cpu_base->lock);
 		for (int i = 0; i < HRT_NCLOCKS; i++) {
 			struct hrt_clock_base *b = &cpu_base->clock_base[i];
-			int64_t offset = base_offset(b);
+			int64_t offset = hrt_base_offset(b);
 			int64_t limit = sat_add(after, offset); /* `after` on b's clock */
 			struct tq_node *n = tq_first_unskipped(&b->queue, not_after, &limit);
 
@@ -1318,7 +942,7 @@ int64_t hrt_domain_advance(struct hrt_domain *d, int64_t delta_ns)
 		if (on_callback_thread(&d->ctx[h]))
 			return -EBUSY;
 	manual_add(d, delta_ns);
-	domain_get(d); /* a callback may free d meanwhile */
+	hrt_domain_get(d); /* a callback may free d meanwhile */
 	for (int k = 0; k < HRT_NCTX; k++) {
 		struct hrt_cpu_base *cpu_base = &d->ctx[order[k]];
 		bool stopped = false;
@@ -1336,6 +960,6 @@ int64_t hrt_domain_advance(struct hrt_domain *d, int64_t delta_ns)
 			break;
 		}
 	}
-	domain_put(d);
+	hrt_domain_put(d);
 	return ran;
 }

@@ -295,8 +295,14 @@ def test_far_deadlines_are_precise_too() -> None:
             late.append(loop.time() - (t0 + d))
         return late
 
-    late = on_loop(main)
-    assert min(late) >= 0 and sorted(late)[len(late) // 2] < P50_BOUND, late
+    # Twice at most: a load burst on a shared 2-CPU machine can push one
+    # run's median past the bound; a late mechanism is late both times.
+    for _ in range(2):
+        late = on_loop(main)
+        assert min(late) >= 0, late
+        if sorted(late)[len(late) // 2] < P50_BOUND:
+            break
+    assert sorted(late)[len(late) // 2] < P50_BOUND, late
 
 
 def test_sweep_never_runs_a_timer_early_whatever_clock_resolution() -> None:
