@@ -1,6 +1,6 @@
 """``HasTimer`` and ``TimerField`` (the seed's ``HasTimer`` and
 ``impl_has_timer!``), and the dispatch of a fired timer to its target's
-``run`` (what the binding's trampoline calls).
+``run`` (what the host's ``RawTimerCallback::run`` calls).
 
 This room sits above the pointer kinds (arc, pin, scoped): ``HasTimer.start``
 and its siblings hand the work to them; they know only ``timer.py``.

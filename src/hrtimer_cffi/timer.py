@@ -274,12 +274,14 @@ class TimerCallback(Protocol):
 
 
 class RawTimerCallback(Protocol):
-    """The seed's ``RawTimerCallback::run``: called by C with the C timer, the
-    handle of its target and the expiry run's now; returns ``enum hrt_restart``.
-    The binding's ``_hrt_trampoline`` is the one implementation; it never
-    raises (errors go to ``sys.unraisablehook``)."""
+    """The seed's ``RawTimerCallback::run``: what runs a fired Python timer.
+    C's half is the host's ``hrt_py_run`` (csrc/host/pyhost.c), the callback
+    of every Python timer; it calls the Python half with the activation's
+    target, the ``Timer`` that fired and the expiry run's now, and gets
+    ``enum hrt_restart`` back. ``has_timer._dispatch`` is the one
+    implementation; it never raises (errors go to ``sys.unraisablehook``)."""
 
-    def __call__(self, timer: Any, data: Any, now: int) -> int: ...
+    def __call__(self, target: Any, timer: Timer, now: int) -> int: ...
 
 
 class TimerHandle(Generic[T]):
