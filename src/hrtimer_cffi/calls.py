@@ -157,20 +157,19 @@ def check_fn(fn: object) -> None:
         raise TypeError(f"fn must be callable, got {type(fn).__name__} {fn!r}")
 
 
-_METHODS = (types.BuiltinMethodType, types.MethodType)
-
-
 def _warn_loop_trap(fn: object) -> None:
     """A RuntimeWarning when ``fn`` is a method of an asyncio Future (or
     Task) or of an event loop (but ``call_soon_threadsafe``): it would run
     on an expiry thread, where neither is safe to touch and the loop does not
-    wake up for it (the asyncio trap). Costs a type test for other callables."""
-    if type(fn) not in _METHODS:
+    wake up for it (the asyncio trap). Costs an attribute lookup for other
+    callables (a bound method's kind differs by CPython version: C methods
+    of ``_asyncio.Future`` are ``builtin_method`` on 3.12+)."""
+    owner = getattr(fn, "__self__", None)
+    if owner is None or type(owner) is types.ModuleType:
         return
     aio = sys.modules.get("asyncio")
     if aio is None:
         return
-    owner = getattr(fn, "__self__", None)
     if isinstance(owner, aio.Future) or (
         isinstance(owner, aio.AbstractEventLoop)
         and getattr(fn, "__name__", "") != "call_soon_threadsafe"
