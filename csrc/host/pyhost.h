@@ -30,9 +30,10 @@ int hrt_py_setup(struct hrt_timer *t, struct hrt_domain *d, int clock,
 		 int mode, uintptr_t owner);
 
 /*
- * The binding's dispatch function, dispatch(target, timer, now) -> 0 or 1, given as
- * the address of the object (its id()); the host keeps a reference. Call
- * once, before any Python timer fires. 0 or -EINVAL (0).
+ * Install the binding's dispatch function, dispatch(target, timer, now) ->
+ * 0 or 1, given as the address of the object (its id()); the host keeps a
+ * reference. Call it before any Python timer fires. 0, or -EINVAL for a
+ * null address.
  */
 int hrt_py_set_dispatch(uintptr_t fn);
 
